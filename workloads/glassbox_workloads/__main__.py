@@ -1,0 +1,71 @@
+"""`python -m glassbox_workloads <kind> --spec FILE [--store URI] [--run-id ID]`: one entrypoint for
+every backend (DESIGN.md section 5). Exit codes: 0 done, 1 the run failed, 2 bad usage, bad spec or
+a kind this image cannot run."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from typing import Callable, Optional
+
+# kind (lower case) -> "module:function" taking the parsed args and returning an exit code.
+# Imported lazily: a JAX kind must not pull torch in, and the other way round.
+RUNNERS: dict[str, Optional[str]] = {
+    "pretrainrun": "glassbox_workloads.pretrain.main:main",
+    "shardedfinetune": None,
+    "scorerservice": None,
+    "kgharvest": None,
+    "metriceval": None,
+    "dialogbot": None,
+}
+
+EXIT_FAILED, EXIT_USAGE = 1, 2
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m glassbox_workloads", description=__doc__)
+    p.add_argument("kind", help=f"resource kind: {', '.join(RUNNERS)}")
+    p.add_argument("--spec", required=True, help="the resource YAML/JSON (or a bare spec) to run")
+    p.add_argument("--store", default=os.environ.get("GLASSBOX_STORE"),
+                   help="artifact store root: a path, file:///path or s3://bucket/prefix (env GLASSBOX_STORE)")
+    p.add_argument("--run-id", default=os.environ.get("GLASSBOX_RUN_ID"),
+                   help="run id naming the run directory (default: metadata.uid, else a digest of the spec)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--log-level", default=os.environ.get("GLASSBOX_LOG_LEVEL", "WARNING"))
+    return p
+
+
+def resolve(kind: str) -> Callable:
+    target = RUNNERS[kind]
+    assert target is not None
+    mod, _, fn = target.partition(":")
+    return getattr(importlib.import_module(mod), fn)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    kind = args.kind.lower()
+    if kind not in RUNNERS:
+        print(f"error: unknown kind {args.kind!r}; known: {', '.join(RUNNERS)}", file=sys.stderr)
+        return EXIT_USAGE
+    if RUNNERS[kind] is None:
+        print(f"error: the {args.kind} workload is not available yet in this image", file=sys.stderr)
+        return EXIT_USAGE
+    if not args.store:
+        print("error: no artifact store: pass --store URI or set GLASSBOX_STORE", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        run = resolve(kind)
+    except ImportError as exc:
+        print(f"error: the {args.kind} workload cannot start here: {exc} "
+              "(install glassbox with the extra for this kind)", file=sys.stderr)
+        return EXIT_USAGE
+    return int(run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

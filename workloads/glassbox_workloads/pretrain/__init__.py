@@ -1,0 +1,1 @@
+"""PretrainRun: LLM360-style transparent pretraining (data prep, training, analysis, export)."""

@@ -1,0 +1,296 @@
+"""Data-parallel strategies behind one small interface: single process, DDP, FSDP2, DeepSpeed ZeRO.
+
+A strategy owns the wrapped model and the optimizer and knows how to sync gradients, step, and
+produce/consume full (unsharded) state dicts on rank 0 for publishing and resuming.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import torch
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed() -> DistInfo:
+    """Join the process group torchrun/Ray Train described in the environment (none for one process)."""
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    cuda = torch.cuda.is_available() and os.environ.get("GLASSBOX_FORCE_CPU") != "1"
+    device = torch.device("cuda", local) if cuda else torch.device("cpu")
+    if cuda:
+        torch.cuda.set_device(device)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if cuda else "gloo", rank=rank, world_size=world)
+    if dist.is_available() and dist.is_initialized():
+        rank, world = dist.get_rank(), dist.get_world_size()
+    return DistInfo(rank, world, local, device)
+
+
+def barrier() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
+def param_groups(model, weight_decay: float) -> list[dict[str, Any]]:
+    """Decay matrices, not norms and biases (the usual LLaMA/GPT recipe)."""
+    decay, no_decay = [], []
+    for _, p in model.named_parameters():
+        if p.requires_grad:
+            (decay if p.dim() >= 2 else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def make_optimizer(model, opt) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(param_groups(model, opt.weight_decay), lr=0.0, betas=(opt.beta1, opt.beta2),
+                             eps=opt.eps, foreach=True)
+
+
+class Strategy:
+    """One process, no wrapping. Subclasses add the parallelism."""
+
+    name = "single"
+
+    def __init__(self, model, training, dist: DistInfo):
+        self.dist = dist
+        self.training = training
+        self.model = model.to(dist.device)
+        self.optimizer: torch.optim.Optimizer = make_optimizer(self.model, training.optimizer)
+        self.bf16 = training.precision == "bf16" and dist.device.type == "cuda"
+
+    @property
+    def eval_model(self):
+        return self.model
+
+    def autocast(self):
+        if self.bf16:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def sync_context(self, last_micro: bool):
+        return contextlib.nullcontext()
+
+    def backward(self, loss: torch.Tensor) -> None:
+        loss.backward()
+
+    def after_backward(self) -> None:
+        """Called after each micro-batch's backward (DeepSpeed steps its engine here)."""
+
+    def set_lr(self, lr: float) -> None:
+        for g in self.optimizer.param_groups:
+            g["lr"] = lr
+
+    def clip(self) -> torch.Tensor:
+        c = self.training.grad_clip
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        # max_norm=inf still returns the norm, so it is logged even when clipping is off.
+        return torch.nn.utils.clip_grad_norm_(params, c if c > 0 else float("inf"))
+
+    def step(self) -> None:
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    # ---- state -------------------------------------------------------------------------------
+    def full_model_state(self) -> Optional[dict[str, torch.Tensor]]:
+        return {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
+
+    def full_optimizer_state(self) -> Optional[dict[str, Any]]:
+        return _to_cpu(self.optimizer.state_dict())
+
+    def load_optimizer_state(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state)
+
+
+class DDPStrategy(Strategy):
+    name = "ddp"
+
+    def __init__(self, model, training, dist: DistInfo):
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        self.dist = dist
+        self.training = training
+        self.inner = model.to(dist.device)
+        ids = [dist.device.index] if dist.device.type == "cuda" else None
+        self.model = DDP(self.inner, device_ids=ids)
+        self.optimizer = make_optimizer(self.inner, training.optimizer)
+        self.bf16 = training.precision == "bf16" and dist.device.type == "cuda"
+
+    @property
+    def eval_model(self):
+        return self.inner
+
+    def sync_context(self, last_micro: bool):
+        # Gradient all-reduce only on the last micro-batch of an accumulation window.
+        return contextlib.nullcontext() if last_micro else self.model.no_sync()
+
+    def full_model_state(self):
+        return {k: v.detach().cpu() for k, v in self.inner.state_dict().items()} if self.dist.is_main else None
+
+    def full_optimizer_state(self):
+        return _to_cpu(self.optimizer.state_dict()) if self.dist.is_main else None
+
+
+class FSDPStrategy(Strategy):
+    """FSDP2 (fully_shard) per decoder layer and at the root; full state dicts gathered to rank 0."""
+
+    name = "fsdp"
+
+    def __init__(self, model, training, dist: DistInfo):
+        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+        self.dist = dist
+        self.training = training
+        self.bf16 = training.precision == "bf16" and dist.device.type == "cuda"
+        model = model.to(dist.device)
+        mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) if self.bf16 else MixedPrecisionPolicy()
+        for layer in _decoder_layers(model):
+            fully_shard(layer, mp_policy=mp)
+        fully_shard(model, mp_policy=mp)
+        self.model = model
+        self.optimizer = make_optimizer(model, training.optimizer)
+
+    def autocast(self):
+        return contextlib.nullcontext()  # the mixed-precision policy casts parameters itself
+
+    def sync_context(self, last_micro: bool):
+        self.model.set_requires_gradient_sync(last_micro)
+        return contextlib.nullcontext()
+
+    def clip(self) -> torch.Tensor:
+        c = self.training.grad_clip
+        norm = torch.nn.utils.clip_grad_norm_(list(self.model.parameters()), c if c > 0 else float("inf"))
+        return norm.full_tensor() if hasattr(norm, "full_tensor") else norm
+
+    def _opts(self, **kw):
+        from torch.distributed.checkpoint.state_dict import StateDictOptions
+
+        return StateDictOptions(full_state_dict=True, cpu_offload=True, **kw)
+
+    def full_model_state(self):
+        from torch.distributed.checkpoint.state_dict import get_model_state_dict
+
+        sd = get_model_state_dict(self.model, options=self._opts())
+        return sd if self.dist.is_main else None
+
+    def full_optimizer_state(self):
+        from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
+
+        sd = get_optimizer_state_dict(self.model, self.optimizer, options=self._opts())
+        return sd if self.dist.is_main else None
+
+    def load_optimizer_state(self, state: dict[str, Any]) -> None:
+        from torch.distributed.checkpoint.state_dict import set_optimizer_state_dict
+
+        set_optimizer_state_dict(self.model, self.optimizer, optim_state_dict=state,
+                                 options=self._opts(broadcast_from_rank0=False))
+
+
+class DeepSpeedStrategy(Strategy):
+    """DeepSpeed ZeRO 1/2/3; needs the `deepspeed` package (pip install deepspeed)."""
+
+    name = "deepspeed"
+
+    def __init__(self, model, training, dist: DistInfo, micro_batch: int, grad_accum: int):
+        try:
+            import deepspeed
+        except ImportError as exc:
+            raise RuntimeError("training.strategy deepspeed needs the deepspeed package in the image") from exc
+        self.dist = dist
+        self.training = training
+        self.bf16 = training.precision == "bf16" and dist.device.type == "cuda"
+        o = training.optimizer
+        cfg = {
+            "train_micro_batch_size_per_gpu": micro_batch,
+            "gradient_accumulation_steps": grad_accum,
+            "gradient_clipping": training.grad_clip,
+            "zero_optimization": {"stage": training.zero_stage or 2},
+            "bf16": {"enabled": self.bf16},
+            "steps_per_print": 1 << 30,
+        }
+        opt = torch.optim.AdamW(param_groups(model, o.weight_decay), lr=0.0, betas=(o.beta1, o.beta2), eps=o.eps)
+        self.model, self.optimizer, _, _ = deepspeed.initialize(model=model, optimizer=opt, config=cfg)
+        self._zero3 = (training.zero_stage or 2) == 3
+
+    @property
+    def eval_model(self):
+        return self.model.module
+
+    def autocast(self):
+        return contextlib.nullcontext()
+
+    def backward(self, loss):
+        # The engine scales by 1/grad_accum itself; our loss is already scaled, so undo that.
+        self.model.backward(loss * self.model.gradient_accumulation_steps())
+
+    def clip(self):
+        return torch.tensor(float(self.model.get_global_grad_norm() or 0.0))
+
+    def after_backward(self):
+        self.model.step()  # the engine counts micro-steps; only the last one applies the update
+
+    def step(self):
+        pass
+
+    def full_model_state(self):
+        if self._zero3:
+            sd = self.model._zero3_consolidated_16bit_state_dict()
+        else:
+            sd = self.model.module.state_dict()
+        return {k: v.detach().float().cpu() for k, v in sd.items()} if self.dist.is_main and sd else None
+
+    def full_optimizer_state(self):
+        return None  # ZeRO state is sharded: saved with engine.save_checkpoint by the trainer
+
+    def load_optimizer_state(self, state):
+        raise NotImplementedError("resume of a deepspeed run goes through engine.load_checkpoint")
+
+
+def make_strategy(name: str, model, training, dist: DistInfo, *, micro_batch: int, grad_accum: int) -> Strategy:
+    if name == "deepspeed":
+        return DeepSpeedStrategy(model, training, dist, micro_batch, grad_accum)
+    if dist.world_size == 1:
+        return Strategy(model, training, dist)  # the same maths without a process group
+    if name == "fsdp":
+        return FSDPStrategy(model, training, dist)
+    return DDPStrategy(model, training, dist)
+
+
+def _decoder_layers(model) -> list[torch.nn.Module]:
+    for path in ("model.layers", "transformer.h"):
+        obj = model
+        try:
+            for part in path.split("."):
+                obj = getattr(obj, part)
+            return list(obj)
+        except AttributeError:
+            continue
+    return []
+
+
+def _to_cpu(obj):
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_to_cpu(v) for v in obj]
+    return obj

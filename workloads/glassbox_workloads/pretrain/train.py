@@ -1,0 +1,396 @@
+"""The PretrainRun worker: prepare data, build or resume the model, train, publish every checkpoint.
+
+Roles, as in torchtitan: `Trainer.run` drives steps and checkpoints; `train_step` runs one optimizer
+step over the accumulation window; `forward_backward` does one micro-batch. Everything a worker
+needs arrives in one `Resource` (the typed spec) plus the store; nothing reads globals.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import platform
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import torch
+import torch.nn.functional as F
+
+from glassbox_api.manifest import (
+    CheckpointEntry,
+    DataRange,
+    Manifest,
+    RunRecord,
+    checkpoint_dir,
+    evals_dir,
+    metrics_segment,
+    read_manifest,
+    spec_digest,
+)
+from glassbox_api.store import ArtifactStore
+
+from ..runtime.metrics import MetricsSink
+from ..runtime.progress import Progress
+from ..runtime.publisher import CheckpointPublisher, FaultHook, ensure_run_record
+from ..runtime.spec import Resource
+from . import analysis
+from .config import TrainConfig
+from .data import DataPlan, PreparedData, prepare
+from .export import (
+    OPTIMIZER_FILE,
+    RNG_FILE,
+    TRAINER_STATE,
+    build_config,
+    build_model,
+    download_checkpoint,
+    hf_tokenizer,
+    rng_state,
+    set_rng_state,
+    write_checkpoint,
+)
+from .strategy import DistInfo, Strategy, barrier, init_distributed, make_strategy
+
+log = logging.getLogger("glassbox.pretrain")
+
+# Dense bf16 peak FLOP/s by device name fragment (for MFU); GLASSBOX_PEAK_TFLOPS overrides.
+PEAK_TFLOPS = {"H200": 989.5, "H100": 989.5, "A100": 312.0, "L40S": 362.0, "L4": 121.0, "A10": 125.0, "V100": 125.0}
+
+
+@dataclass
+class TrainHooks:
+    """Test and operations seams: nothing here changes the maths."""
+
+    on_step: Optional[Callable[[int, dict[str, Any]], None]] = None  # raise to interrupt a run
+    fault_hook: Optional[FaultHook] = None  # publisher protocol faults
+    staging_dir: Optional[Path] = None
+    quiet: bool = False
+
+
+@dataclass
+class RunResult:
+    run_uri: str
+    manifest: Manifest
+    steps: int
+    resumed_from: Optional[int] = None
+    final_loss: Optional[float] = None
+    seconds: float = 0.0
+    tokens_per_s: float = 0.0
+    already_complete: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _deterministic(on: bool) -> None:
+    if on:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+
+
+def flops_per_token(model, seq_length: int) -> float:
+    """6N + 12 L H T (PaLM appendix B): N counts every matmul weight, not the input embedding."""
+    cfg = model.config
+    n = sum(p.numel() for p in model.parameters())
+    emb = model.get_input_embeddings().weight.numel()
+    if not getattr(cfg, "tie_word_embeddings", False):
+        n -= emb
+    layers = getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "n_layer")
+    hidden = getattr(cfg, "hidden_size", None) or getattr(cfg, "n_embd")
+    return 6.0 * n + 12.0 * layers * hidden * seq_length
+
+
+def peak_flops(device: torch.device) -> Optional[float]:
+    if os.environ.get("GLASSBOX_PEAK_TFLOPS"):
+        return float(os.environ["GLASSBOX_PEAK_TFLOPS"]) * 1e12
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    for frag, tf in PEAK_TFLOPS.items():
+        if frag in name:
+            return tf * 1e12
+    return None
+
+
+class Trainer:
+    """One worker's training loop (every rank runs one; rank 0 also publishes)."""
+
+    def __init__(self, cfg: TrainConfig, strategy: Strategy, data: PreparedData, plan: DataPlan,
+                 dist: DistInfo, *, start_step: int = 0):
+        self.cfg, self.strategy, self.data, self.plan, self.dist = cfg, strategy, data, plan, dist
+        self.step = start_step
+        self.schedule = cfg.schedule(plan.total_steps)
+        self.vocab = strategy.eval_model.config.vocab_size
+
+    def forward_backward(self, x: torch.Tensor, scale: int) -> torch.Tensor:
+        """Next-token cross-entropy on one micro-batch (inputs t[:-1], labels t[1:]); backward."""
+        with self.strategy.autocast():
+            logits = self.strategy.model(input_ids=x[:, :-1], use_cache=False).logits
+        loss = F.cross_entropy(logits.float().reshape(-1, self.vocab), x[:, 1:].reshape(-1))
+        self.strategy.backward(loss / scale)
+        self.strategy.after_backward()
+        return loss.detach()
+
+    def train_step(self, step_idx: int) -> dict[str, float]:
+        """One optimizer step (0-based index step_idx) over this rank's share of the global batch."""
+        cfg = self.cfg
+        lr = self.schedule(step_idx + 1)
+        self.strategy.set_lr(lr)
+        rows = self.plan.rank_batch(step_idx, self.dist.rank, self.dist.world_size)
+        mb, accum = cfg.micro_batch_size, cfg.grad_accum
+        total = torch.zeros((), device=self.dist.device)
+        for j in range(accum):
+            x = self.data.tokens[rows[j * mb:(j + 1) * mb]].long().to(self.dist.device, non_blocking=True)
+            with self.strategy.sync_context(last_micro=j == accum - 1):
+                total += self.forward_backward(x, accum)
+        norm = self.strategy.clip()
+        self.strategy.step()
+        loss = total / accum
+        if self.dist.world_size > 1:
+            import torch.distributed as tdist
+
+            tdist.all_reduce(loss, op=tdist.ReduceOp.AVG if self.dist.device.type == "cuda" else tdist.ReduceOp.SUM)
+            if self.dist.device.type != "cuda":
+                loss = loss / self.dist.world_size  # gloo has no AVG
+        # .item() is a device sync point: once per step, for the per-step loss curve LLM360 publishes.
+        return {"loss": loss.item(), "lr": lr, "grad_norm": float(norm)}
+
+    def evaluate(self, step: int, spec) -> dict[str, float]:
+        """The spec's analysis on the current weights (every rank takes part; results on all)."""
+        out: dict[str, float] = {}
+        a = spec.analysis
+        kw = dict(device=self.dist.device, rank=self.dist.rank, world=self.dist.world_size,
+                  autocast=self.strategy.autocast if self.strategy.bf16 else None)
+        model = self.strategy.eval_model
+        if a.perplexity and self.plan.heldout_samples:
+            out.update(analysis.perplexity(model, self.data.tokens, self.plan.heldout_samples,
+                                           batch_size=self.cfg.micro_batch_size, **kw))
+        m = a.memorization
+        if m.enabled:
+            epoch, k, _ = self.plan.locate(step - 1)  # the chunk this checkpoint just trained on
+            rows = self.plan.chunk_order(k, epoch)[: m.samples]
+            out.update(analysis.memorization(model, self.data.tokens, rows, prompt_tokens=m.prompt_tokens,
+                                             generate_tokens=m.generate_tokens,
+                                             batch_size=self.cfg.micro_batch_size, **kw))
+        return out
+
+
+def _load_data(run_store: ArtifactStore, spec, dist: DistInfo) -> PreparedData:
+    """Rank 0 prepares (or reloads) and publishes data/; the others read what it published."""
+    data = None
+    if dist.is_main:
+        data = PreparedData.load(run_store)
+        if data is None:
+            data = prepare(spec.data)
+            data.save(run_store)
+    barrier()
+    if data is None:
+        data = PreparedData.load(run_store)
+        if data is None:
+            raise RuntimeError("rank 0 did not publish data/")
+    return data
+
+
+def _environment() -> dict[str, str]:
+    import transformers
+
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        gv = version("glassbox")
+    except PackageNotFoundError:  # running from a source tree
+        gv = "unknown"
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "transformers": transformers.__version__, "glassbox": gv, "platform": platform.platform()}
+
+
+def run_pretrain(resource: Resource, store: ArtifactStore, *, dist: Optional[DistInfo] = None,
+                 hooks: Optional[TrainHooks] = None) -> RunResult:
+    """Run (or resume, or find complete) the PretrainRun `resource` publishing under `store`."""
+    hooks = hooks or TrainHooks()
+    spec = resource.spec
+    dist = dist or init_distributed()
+    _deterministic(spec.training.deterministic)
+    t_start = time.time()
+    run_store = store.sub(resource.run_prefix)
+    if dist.is_main:
+        run_store.ensure()
+    say = (lambda msg: None) if (hooks.quiet or not dist.is_main) else (lambda msg: print(msg, flush=True))
+    say(f"glassbox: PretrainRun {resource.namespace}/{resource.name} -> {run_store.uri()}")
+
+    data = _load_data(run_store, spec, dist)
+    manifest = read_manifest(run_store)
+    resume = manifest.latest_resumable if manifest else None
+
+    cfg = TrainConfig(spec, dist.world_size, dist.rank)
+    tmp_root = Path(tempfile.mkdtemp(prefix="glassbox-", dir=hooks.staging_dir or os.environ.get("GLASSBOX_STAGING_DIR")))
+    resume_dir = None
+    trainer_state: dict[str, Any] = {}
+    if resume is not None:
+        resume_dir = download_checkpoint(run_store, resume, tmp_root / "resume")
+        trainer_state = json.loads((resume_dir / TRAINER_STATE).read_text())
+        if trainer_state["global_batch"] != cfg.global_batch:
+            cfg = replace(cfg, grad_accum_override=cfg.accum_for_global_batch(trainer_state["global_batch"]))
+            say(f"world size {dist.world_size}: gradient accumulation {cfg.grad_accum} keeps the global batch")
+    plan = DataPlan(data.manifest, cfg.global_batch, spec.training.max_steps)
+    total = plan.total_steps
+    ckpt_steps = plan.checkpoint_steps(spec.checkpoint.every_steps)
+
+    if manifest is not None and manifest.state == "completed" and manifest.latest and manifest.latest.step >= total:
+        say(f"already complete: {len(manifest.checkpoints)} checkpoints, last at step {manifest.latest.step}")
+        shutil.rmtree(tmp_root, ignore_errors=True)
+        return RunResult(run_store.uri(), manifest, manifest.latest.step, already_complete=True,
+                         final_loss=manifest.latest.loss)
+
+    tok_meta = data.manifest["tokenizer"]
+    if resume_dir is not None:
+        from transformers import AutoModelForCausalLM
+
+        model = AutoModelForCausalLM.from_pretrained(resume_dir, dtype=torch.float32)
+    else:
+        config = build_config(spec.model, vocab_size=tok_meta["vocab_size"], eod_id=tok_meta["eod_id"],
+                              pad_id=tok_meta["pad_id"], seq_length=cfg.seq_length)
+        model = build_model(config, spec.training.seed)
+    if spec.training.activation_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.train()
+    strategy = make_strategy(spec.training.strategy, model, spec.training, dist,
+                             micro_batch=cfg.micro_batch_size, grad_accum=cfg.grad_accum)
+    start = 0
+    if resume_dir is not None:
+        strategy.load_optimizer_state(torch.load(resume_dir / OPTIMIZER_FILE, weights_only=False))
+        set_rng_state(torch.load(resume_dir / RNG_FILE, weights_only=False))
+        start = int(trainer_state["step"])
+        say(f"resuming from checkpoint step {start} ({run_store.uri(resume.path)})")
+    else:
+        torch.manual_seed(spec.training.seed + 1)  # the training RNG stream, apart from the init stream
+
+    trainer = Trainer(cfg, strategy, data, plan, dist, start_step=start)
+    hf_tok = hf_tokenizer(data.tokenizer, cfg.seq_length) if dist.is_main else None
+    publisher = None
+    if dist.is_main:
+        ensure_run_record(run_store, RunRecord(
+            kind=resource.kind, name=resource.name, namespace=resource.namespace, uid=resource.uid,
+            spec=resource.raw_spec, spec_digest=spec_digest(resource.raw_spec),
+            code_version=os.environ.get("GLASSBOX_CODE_VERSION", _environment()["glassbox"]),
+            image=os.environ.get("GLASSBOX_IMAGE"),
+            seeds={"data": spec.data.seed, "training": spec.training.seed},
+            data_manifest_digest=data.digest, tokenizer_digest=tok_meta["digest"],
+            world_size=dist.world_size, environment=_environment(),
+        ))
+        base = manifest or Manifest(kind=resource.kind, name=resource.name, namespace=resource.namespace,
+                                    uid=resource.uid)
+        base = base.model_copy(update={"total_steps": total, "state": "running"})
+        progress = Progress(total, start, enabled=not hooks.quiet)
+
+        def committed(entry: CheckpointEntry, m: Manifest) -> None:
+            ev = "  ".join(f"{k} {v:.4g}" for k, v in entry.evals.items() if not k.endswith("samples"))
+            progress.note(f"published checkpoint step {entry.step} ({len(entry.files)} files, "
+                          f"{entry.size / 1e6:.1f} MB) {ev} -> {run_store.uri(entry.path)}")
+
+        publisher = CheckpointPublisher(run_store, manifest=base, keep_optimizer=spec.checkpoint.keep_optimizer,
+                                        fault_hook=hooks.fault_hook, on_commit=committed)
+    else:
+        progress = Progress(total, start, enabled=False)
+
+    metrics = MetricsSink(name=resource.name, enabled=dist.is_main)
+    fpt = flops_per_token(strategy.eval_model, cfg.seq_length)
+    peak = peak_flops(dist.device)
+    prev_digest = (resume.data.order_digest or "") if resume is not None else ""
+    interval_start = start
+    interval_losses: list[float] = []
+    t_loop = time.time()
+    kill_at = int(os.environ.get("GLASSBOX_KILL_AT_STEP", "0") or 0)
+    try:
+        for step_idx in range(start, total):
+            t0 = time.perf_counter()
+            stats = trainer.train_step(step_idx)
+            dt = time.perf_counter() - t0
+            step = step_idx + 1
+            stats["tokens_per_s"] = cfg.tokens_per_step / dt
+            if peak:
+                stats["mfu"] = stats["tokens_per_s"] * fpt / (peak * dist.world_size)
+            interval_losses.append(stats["loss"])
+            metrics.record(step, {**stats, "tokens": plan.tokens_at(step)})
+            progress.update(step, {"loss": stats["loss"], "lr": stats["lr"], "tokens_per_s": stats["tokens_per_s"]})
+            if step in ckpt_steps:
+                prev_digest = _checkpoint(trainer, spec, run_store, publisher, metrics, hf_tok, tmp_root, step,
+                                          interval_start, interval_losses, prev_digest)
+                interval_start, interval_losses = step, []
+            if hooks.on_step:
+                hooks.on_step(step, stats)
+            if kill_at and step == kill_at:
+                if publisher is not None:
+                    publisher.drain()
+                os._exit(137)  # simulated pod kill (e2e tests): no cleanup, like SIGKILL
+        if publisher is not None:
+            m = publisher.manifest
+            last = m.latest
+            final = {"steps": total, "tokens": plan.tokens_at(total), "loss": last.loss if last else None,
+                     **(last.evals if last else {})}
+            publisher.update(lambda man: man.model_copy(update={"state": "completed", "final": final}))
+            publisher.close()
+        barrier()
+    except BaseException:
+        if publisher is not None:
+            # Commit whatever was fully staged before the failure: published work is never thrown away.
+            with contextlib.suppress(Exception):
+                publisher.close()
+        raise
+    finally:
+        progress.close()
+        shutil.rmtree(tmp_root, ignore_errors=True)
+    seconds = time.time() - t_loop
+    man = publisher.manifest if publisher is not None else (read_manifest(run_store) or Manifest())
+    done = total - start
+    return RunResult(run_store.uri(), man, total, resumed_from=start or None,
+                     final_loss=man.latest.loss if man.latest else None, seconds=time.time() - t_start,
+                     tokens_per_s=done * cfg.tokens_per_step / seconds if seconds > 0 and done else 0.0)
+
+
+def _checkpoint(trainer: Trainer, spec, run_store: ArtifactStore, publisher: Optional[CheckpointPublisher],
+                metrics: MetricsSink, hf_tok, tmp_root: Path, step: int, interval_start: int,
+                losses: list[float], prev_digest: str) -> str:
+    """Evaluate, snapshot and hand one checkpoint to the publisher; returns the new order digest."""
+    plan, cfg = trainer.plan, trainer.cfg
+    evals = trainer.evaluate(step, spec)
+    state = trainer.strategy.full_model_state()  # collective under FSDP: every rank calls it
+    opt_state = trainer.strategy.full_optimizer_state()
+    digest = plan.order_digest(interval_start, step, prev_digest)
+    if publisher is None:
+        return digest
+    cur = plan.cursor(step)
+    loss = sum(losses) / len(losses) if losses else None
+    trainer_state = {
+        "step": step, "tokens": plan.tokens_at(step), "loss": loss, "global_batch": cfg.global_batch,
+        "micro_batch_size": cfg.micro_batch_size, "grad_accum": cfg.grad_accum, "world_size": cfg.world_size,
+        "lr": trainer.schedule(step), "data_manifest_digest": plan.digest, "order_digest": digest,
+        "cursor": cur.__dict__,
+    }
+    staging = tmp_root / f"ckpt-{step:08d}"
+    write_checkpoint(staging / "files", model=trainer.strategy.eval_model, state_dict=state, tokenizer=hf_tok,
+                     trainer_state=trainer_state, optimizer_state=opt_state, rng=rng_state())
+    extras = {}
+    if evals:
+        p = staging / "results.json"
+        p.write_text(json.dumps({"step": step, **evals}, indent=2, sort_keys=True) + "\n")
+        extras[f"{evals_dir(step)}/results.json"] = p
+    seg = metrics.segment()
+    if seg:
+        p = staging / "metrics.jsonl"
+        p.write_bytes(seg)
+        extras[metrics_segment(step)] = p
+    entry = CheckpointEntry(
+        step=step, tokens=plan.tokens_at(step), loss=loss, path=checkpoint_dir(step), evals=evals,
+        evals_path=f"{evals_dir(step)}/results.json" if evals else None,
+        metrics_path=metrics_segment(step) if seg else None,
+        data=DataRange(samples_start=interval_start * cfg.global_batch, samples_end=cur.samples,
+                       chunks_completed=cur.chunks_completed, chunk=cur.chunk, chunk_offset=cur.chunk_offset,
+                       epoch=cur.epoch, order_digest=digest),
+    )
+    publisher.submit(staging / "files", entry, extras=extras, cleanup=True)
+    return digest

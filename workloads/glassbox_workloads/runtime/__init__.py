@@ -1,0 +1,1 @@
+"""Shared workload runtime: spec loading, the checkpoint publisher, metrics and progress."""

@@ -1,0 +1,63 @@
+"""Loading the resource a workload runs: the YAML/JSON the operator mounted or `glassbox run` wrote."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+from glassbox_api.kinds import kind_info
+from glassbox_api.manifest import run_prefix
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A typed spec plus the identity that names its run directory."""
+
+    kind: str
+    name: str
+    namespace: str
+    uid: str
+    spec: Any  # the kind's pydantic spec type, e.g. PretrainRunSpec
+    raw_spec: dict[str, Any]  # the spec as applied (camelCase), recorded in run.json
+
+    @property
+    def run_prefix(self) -> str:
+        return run_prefix(self.namespace, self.kind, self.name, self.uid)
+
+
+def _content_uid(kind: str, name: str, namespace: str, spec: dict[str, Any]) -> str:
+    # Without a Kubernetes uid (a bare file run locally) the spec itself names the run, so running
+    # the same file again resumes it instead of starting over.
+    blob = json.dumps({"kind": kind, "name": name, "namespace": namespace, "spec": spec}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def load_resource(path: str | Path, expected_kind: str, *, run_id: Optional[str] = None) -> Resource:
+    """Read and validate a whole resource (apiVersion/kind/metadata/spec), or a bare spec.
+
+    Validation is the API's own (glassbox_api.resource): the same messages as `glassbox validate`.
+    """
+    from glassbox_api.constants import API_VERSION
+    from glassbox_api.resource import parse_resource
+
+    text = Path(path).read_text()
+    docs = [d for d in yaml.safe_load_all(text) if d]
+    info = kind_info(expected_kind)
+    doc = next((d for d in docs if isinstance(d, dict) and d.get("kind") == info.kind), None)
+    if doc is None:
+        if len(docs) == 1 and isinstance(docs[0], dict) and "kind" not in docs[0]:
+            doc = {"apiVersion": API_VERSION, "kind": info.kind, "metadata": {"name": Path(path).stem},
+                   "spec": docs[0]}
+        else:
+            raise ValueError(f"{path}: no {info.kind} resource in the file")
+    parsed = parse_resource(doc, source=str(path))
+    meta = parsed.metadata
+    raw = parsed.spec.model_dump(by_alias=True, exclude_none=True, mode="json")
+    name, namespace = parsed.name, parsed.namespace
+    uid = run_id or meta.get("uid") or _content_uid(info.kind, name, namespace, raw)
+    return Resource(info.kind, name, namespace, uid, parsed.spec, raw)
