@@ -1,0 +1,89 @@
+"""A GPT-2-style decoder (pre-LayerNorm, learned positions, fused qkv, gelu_new) in Flax.
+
+Names mirror HF's GPT2LMHeadModel (transformer/h_N/attn/c_attn/kernel, ...). HF's GPT-2 uses
+Conv1D, whose weights are already (in, out): they load without a transpose.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from .config import ModelConfig
+from .layers import attention_bias, dense, dot_attention, merge_heads, split_heads
+from .llama import default_positions
+
+
+class GPT2Attention(nn.Module):
+    config: ModelConfig
+
+    @nn.compact
+    def __call__(self, x: jax.Array, bias: jax.Array) -> jax.Array:
+        c = self.config
+        dt = jnp.dtype(c.dtype)
+        qkv = dense(3 * c.hidden_size, "c_attn", True, dt)(x)
+        q, k, v = (split_heads(t, c.num_heads) for t in jnp.split(qkv, 3, axis=-1))
+        a = dot_attention(q, k, v, bias, c.head_dim**-0.5)
+        return dense(c.hidden_size, "c_proj", True, dt)(merge_heads(a))
+
+
+class GPT2MLP(nn.Module):
+    config: ModelConfig
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        c = self.config
+        dt = jnp.dtype(c.dtype)
+        h = nn.gelu(dense(c.intermediate_size, "c_fc", True, dt)(x), approximate=True)  # HF gelu_new
+        return dense(c.hidden_size, "c_proj", True, dt)(h)
+
+
+class GPT2Block(nn.Module):
+    config: ModelConfig
+
+    @nn.compact
+    def __call__(self, x: jax.Array, bias: jax.Array) -> jax.Array:
+        c = self.config
+        dt = jnp.dtype(c.dtype)
+        x = x + GPT2Attention(c, name="attn")(nn.LayerNorm(c.norm_eps, dtype=dt, name="ln_1")(x), bias)
+        return x + GPT2MLP(c, name="mlp")(nn.LayerNorm(c.norm_eps, dtype=dt, name="ln_2")(x))
+
+
+class GPT2LMHeadModel(nn.Module):
+    """Logits (B, T, vocab) in float32; the head is tied to wte unless tie_word_embeddings is off."""
+
+    config: ModelConfig
+
+    @nn.compact
+    def __call__(self, input_ids: jax.Array, attention_mask: Optional[jax.Array] = None,
+                 position_ids: Optional[jax.Array] = None) -> jax.Array:
+        c = self.config
+        dt = jnp.dtype(c.dtype)
+        tr = _Transformer(c, name="transformer")
+        h, wte = tr(input_ids, attention_mask, position_ids)
+        if c.tie_word_embeddings:
+            return wte.attend(h).astype(jnp.float32)
+        return dense(c.vocab_size, "lm_head", False, dt)(h).astype(jnp.float32)
+
+
+class _Transformer(nn.Module):
+    config: ModelConfig
+
+    @nn.compact
+    def __call__(self, input_ids, attention_mask, position_ids):
+        c = self.config
+        dt = jnp.dtype(c.dtype)
+        init = nn.initializers.normal(0.02)
+        wte = nn.Embed(c.vocab_size, c.hidden_size, name="wte", dtype=dt, embedding_init=init)
+        wpe = nn.Embed(c.max_position_embeddings, c.hidden_size, name="wpe", dtype=dt, embedding_init=init)
+        if position_ids is None:
+            position_ids = default_positions(input_ids, attention_mask)
+        x = wte(input_ids) + wpe(position_ids)
+        t = input_ids.shape[1]
+        bias = attention_bias(attention_mask, attention_mask, True, t, t)
+        for i in range(c.num_layers):
+            x = GPT2Block(c, name=f"h_{i}")(x, bias)
+        return nn.LayerNorm(c.norm_eps, dtype=dt, name="ln_f")(x), wte
