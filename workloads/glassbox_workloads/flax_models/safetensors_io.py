@@ -54,7 +54,7 @@ def dump(tensors: Mapping[str, np.ndarray], meta: Optional[Mapping[str, str]] = 
     blobs = []
     offset = 0
     for name in sorted(tensors):
-        arr = np.ascontiguousarray(np.asarray(tensors[name]))
+        arr = np.asarray(tensors[name])  # not ascontiguousarray: it turns 0-d into 1-d
         dt = np.dtype(arr.dtype)
         if dt not in _NAMES:
             raise ValueError(f"tensor {name}: unsupported dtype {dt}")

@@ -64,6 +64,7 @@ class Trainer:
         init_extra: Optional[Callable[[Any], Any]] = None,
         update_extra: Optional[Callable[[Any, Any], Any]] = None,
         augment_fn: Optional[Callable[["Trainer", dict], dict]] = None,
+        keep_grads: bool = False,
     ):
         self.deployer = deployer
         self.collate_fn = collate_fn
@@ -73,6 +74,8 @@ class Trainer:
         self.accum = max(1, int(accumulate_grad_batches))
         self.update_extra = update_extra
         self.augment_fn = augment_fn
+        self.keep_grads = keep_grads  # also return each step's gradients (tests, debugging)
+        self.last_grads: Any = None
         self.cursor = Cursor()
         specs = params_specs if params_specs is not None else deployer.param_specs(params)
         self.params_specs = specs
@@ -117,6 +120,8 @@ class Trainer:
         metrics = {"loss": loss, "grad_norm": optax.global_norm(grads)}
         if self.lr_schedule is not None:
             metrics["lr"] = self.lr_schedule(state.step)
+        if self.keep_grads:
+            return TrainState(state.step + 1, params, opt_state, extra), metrics, grads
         return TrainState(state.step + 1, params, opt_state, extra), metrics
 
     def _batch_sharding(self, batch: dict, leading: int) -> dict:
@@ -127,10 +132,11 @@ class Trainer:
         key = (lead, tuple(sorted((k, np.shape(v)) for k, v in batch.items())))
         if key not in self._jit_step:
             rep = self.deployer.replicated
+            outs = (self.state_shardings, rep) + ((self.state_shardings.params,) if self.keep_grads else ())
             self._jit_step[key] = jax.jit(
                 lambda s, b, r: self._step(s, b, r, self.accum),
                 in_shardings=(self.state_shardings, self._batch_sharding(batch, lead), rep),
-                out_shardings=(self.state_shardings, rep),
+                out_shardings=outs,
                 donate_argnums=(0,),
             )
         return self._jit_step[key]
@@ -143,7 +149,10 @@ class Trainer:
         if self.accum > 1:
             host_batch = {k: _split_micro(np.asarray(v), self.accum) for k, v in host_batch.items()}
         batch = self.deployer.shard_batch(host_batch, leading=1 if self.accum > 1 else 0)
-        self.state, metrics = self._compiled_step(batch)(self.state, batch, self.deployer.gen_rng())
+        out = self._compiled_step(batch)(self.state, batch, self.deployer.gen_rng())
+        self.state, metrics = out[0], out[1]
+        if self.keep_grads:
+            self.last_grads = out[2]
         return {k: float(v) for k, v in jax.device_get(metrics).items()}  # a host sync point, once per step
 
     def loss_and_grads(self, host_batch: dict, rng: Optional[jax.Array] = None) -> tuple[float, Any]:
