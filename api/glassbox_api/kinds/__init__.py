@@ -1,0 +1,153 @@
+"""The six resource kinds of glassbox.dev/v1alpha1 and what the CRDs say about each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel
+
+from .base import Block
+from .dialogbot import DialogBotSpec, DialogBotStatus
+from .kgharvest import KGHarvestSpec, KGHarvestStatus
+from .metriceval import MetricEvalSpec, MetricEvalStatus
+from .pretrainrun import PretrainRunSpec, PretrainRunStatus
+from .scorerservice import ScorerServiceSpec, ScorerServiceStatus
+from .shardedfinetune import ShardedFinetuneSpec, ShardedFinetuneStatus
+
+
+@dataclass(frozen=True)
+class Column:
+    """A printer column: what `kubectl get` shows."""
+
+    name: str
+    json_path: str
+    type: str = "string"
+    priority: int = 0
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Paths of the scale subresource."""
+
+    spec_replicas: str
+    status_replicas: str
+    label_selector: str
+
+
+@dataclass(frozen=True)
+class KindInfo:
+    kind: str
+    plural: str
+    short: str
+    spec: type[Block]
+    status: type[Block]
+    description: str
+    columns: tuple[Column, ...]
+    scale: Scale | None = None
+    is_service: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def singular(self) -> str:
+        return self.kind.lower()
+
+
+_PHASE = Column("Phase", ".status.phase", description="Pending, Running, Succeeded, Failed, Suspended or Ready")
+_AGE = Column("Age", ".metadata.creationTimestamp", "date")
+_MESSAGE = Column("Message", ".status.message", priority=1, description="What is happening now")
+
+KINDS: dict[str, KindInfo] = {
+    k.kind: k
+    for k in (
+        KindInfo(
+            "PretrainRun", "pretrainruns", "ptr", PretrainRunSpec, PretrainRunStatus,
+            "Pretrains a language model and publishes every checkpoint with the exact data that made it (LLM360).",
+            (
+                _PHASE,
+                Column("Step", ".status.progress.step", "integer"),
+                Column("Tokens", ".status.progress.tokens", "integer"),
+                Column("Loss", ".status.progress.loss", "number"),
+                Column("Checkpoint", ".status.progress.latestCheckpoint", description="Latest published checkpoint"),
+                _AGE,
+                _MESSAGE,
+            ),
+        ),
+        KindInfo(
+            "ShardedFinetune", "shardedfinetunes", "sft", ShardedFinetuneSpec, ShardedFinetuneStatus,
+            "Finetunes a model in JAX with automatic tensor parallelism and a three-function recipe (Redco).",
+            (
+                _PHASE,
+                Column("Step", ".status.progress.step", "integer"),
+                Column("Loss", ".status.progress.loss", "number"),
+                Column("Shards", ".status.progress.modelShards", "integer", description="Model-parallel shards"),
+                Column("Checkpoint", ".status.progress.latestCheckpoint"),
+                _AGE,
+                _MESSAGE,
+            ),
+        ),
+        KindInfo(
+            "ScorerService", "scorerservices", "scorer", ScorerServiceSpec, ScorerServiceStatus,
+            "Serves a scorer that rates (instruction, response) pairs in [0, 1] and boosts an LLM by ranking its samples (Cappy).",
+            (
+                _PHASE,
+                Column("Ready", ".status.readyReplicas", "integer"),
+                Column("Replicas", ".status.replicas", "integer"),
+                Column("Endpoint", ".status.endpoint"),
+                _AGE,
+                _MESSAGE,
+            ),
+            scale=Scale(".spec.replicas", ".status.replicas", ".status.selector"),
+            is_service=True,
+        ),
+        KindInfo(
+            "KGHarvest", "kgharvests", "kgh", KGHarvestSpec, KGHarvestStatus,
+            "Harvests a knowledge graph for given relations from a masked language model (BertNet).",
+            (
+                _PHASE,
+                Column("Relations", ".status.progress.relationsDone", "integer"),
+                Column("Tuples", ".status.progress.tuples", "integer"),
+                _AGE,
+                _MESSAGE,
+            ),
+        ),
+        KindInfo(
+            "MetricEval", "metricevals", "meval", MetricEvalSpec, MetricEvalStatus,
+            "Scores generated text with interpretable alignment metrics (CTC) and standard generation metrics.",
+            (
+                _PHASE,
+                Column("Scored", ".status.progress.examplesScored", "integer"),
+                Column("Total", ".status.progress.examplesTotal", "integer"),
+                _AGE,
+                _MESSAGE,
+            ),
+        ),
+        KindInfo(
+            "DialogBot", "dialogbots", "dbot", DialogBotSpec, DialogBotStatus,
+            "Finetunes and serves a medical dialogue model with a visible disclaimer (CovidDialog).",
+            (
+                _PHASE,
+                Column("Ready", ".status.readyReplicas", "integer"),
+                Column("Endpoint", ".status.endpoint"),
+                _AGE,
+                _MESSAGE,
+            ),
+            scale=Scale(".spec.serving.replicas", ".status.replicas", ".status.selector"),
+            is_service=True,
+        ),
+    )
+}
+
+BY_PLURAL = {k.plural: k for k in KINDS.values()}
+
+
+def kind_info(name: str) -> KindInfo:
+    """Look a kind up by Kind, plural, singular or short name."""
+    low = name.lower()
+    for info in KINDS.values():
+        if low in (info.kind.lower(), info.plural, info.short):
+            return info
+    raise KeyError(f"unknown kind {name!r}; known: {', '.join(KINDS)}")
+
+
+__all__ = ["KINDS", "BY_PLURAL", "Column", "KindInfo", "Scale", "kind_info", "BaseModel"]

@@ -1,0 +1,185 @@
+"""ShardedFinetune: Redco-style automatic tensor parallelism in JAX with three-function recipes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Optional, Union
+
+from pydantic import Field
+
+from .base import Block, Rule, immutable
+from .common import BaseStatus, DatasetRef, FailurePolicy, FunctionRef, ModelSpec, Resources, Storage, Uri
+
+
+class FinetuneData(Block):
+    """Training and evaluation examples."""
+
+    train: DatasetRef
+    """Training examples (one JSON object per example)."""
+    eval: Optional[DatasetRef] = None
+    """Evaluation examples."""
+    max_source_length: Annotated[int, Field(ge=8, le=131072)] = 512
+    """Longest input (prompt / document) in tokens; longer inputs are truncated."""
+    max_target_length: Annotated[int, Field(ge=1, le=131072)] = 128
+    """Longest target in tokens."""
+    tokenizer: Optional[Uri] = None
+    """Tokenizer (tokenizer.json or its folder); defaults to the one stored with the model."""
+
+
+class RewardRange(Block):
+    """Linear reward shaping from [0, 100] to [min, max]."""
+
+    min: Annotated[float, Field(ge=-1e6, le=1e6)] = -50.0
+    """Reward that a raw 0 maps to."""
+    max: Annotated[float, Field(ge=-1e6, le=1e6)] = 50.0
+    """Reward that a raw 100 maps to."""
+
+    rules = (Rule("self.min < self.max", "rewardRange.min must be below max", lambda r: r.min < r.max, ".min"),)
+
+
+class SoftQ(Block):
+    """Soft Q-learning for text generation (path consistency learning)."""
+
+    loss: Literal["single", "multi", "both"] = "both"
+    """Single-step PCL, multi-step PCL, or their average."""
+    tau: Annotated[float, Field(gt=0, le=1)] = 0.001
+    """Polyak averaging rate of the target network per step (1 copies exactly)."""
+    on_policy_fraction: Annotated[float, Field(ge=0, le=1)] = 0.5
+    """Weight of the on-policy (model samples) loss in each batch; the rest is off-policy."""
+    top_k: Annotated[int, Field(ge=1, le=100000)] = 50
+    """Top-k sampling for on-policy sequences."""
+    reward_fn: FunctionRef
+    """Reward function `module:function`, called on (sources, generated texts) -> scores in [0, 100]."""
+    reward_range: RewardRange = RewardRange()
+    """Reward shaping."""
+
+
+class Recipe(Block):
+    """The three-function contract: built-in recipes or `module:function` references."""
+
+    name: Literal["causal-lm", "seq2seq", "soft-q", "aspect-summarization", "progressive", "keyword-summarization", "custom"]
+    """Built-in recipe, or custom to name your own functions."""
+    collate_fn: Optional[FunctionRef] = None
+    """collate_fn(examples) -> dict of arrays."""
+    loss_fn: Optional[FunctionRef] = None
+    """loss_fn(rng, state, params, batch, is_training) -> scalar."""
+    pred_fn: Optional[FunctionRef] = None
+    """pred_fn(rng, params, batch) -> per-example outputs."""
+    output_fn: Optional[FunctionRef] = None
+    """output_fn(batch_preds) -> list (optional)."""
+    eval_metric_fn: Optional[FunctionRef] = None
+    """eval_metric_fn(examples, preds) -> dict (optional)."""
+    soft_q: Optional[SoftQ] = None
+    """Settings of the soft-q recipe."""
+
+    rules = (
+        Rule(
+            "self.name != 'custom' || (has(self.collateFn) && has(self.lossFn) && has(self.predFn))",
+            "recipe custom needs collateFn, lossFn and predFn",
+            lambda r: r.name != "custom" or None not in (r.collate_fn, r.loss_fn, r.pred_fn),
+        ),
+        Rule(
+            "(self.name == 'soft-q') == has(self.softQ)",
+            "recipe.softQ is required for recipe soft-q and only valid there",
+            lambda r: (r.name == "soft-q") == (r.soft_q is not None),
+            ".softQ",
+        ),
+    )
+
+
+class Sharding(Block):
+    """Tensor parallelism on the ('dp', 'mp') mesh."""
+
+    model_shards: Union[Annotated[int, Field(ge=1, le=4096)], Literal["auto"]] = 1
+    """Model-parallel shards (the 'mp' axis); 'auto' picks the smallest count whose parameters,
+    gradients and optimizer state fit the node pool's device memory."""
+
+    rules = (
+        Rule(
+            "type(self.modelShards) == string ? self.modelShards == 'auto' : self.modelShards >= 1",
+            "modelShards must be a positive integer or 'auto'",
+            lambda s: s.model_shards == "auto" or (isinstance(s.model_shards, int) and s.model_shards >= 1),
+            ".modelShards",
+        ),
+    )
+
+
+class FinetuneTraining(Block):
+    """The training loop."""
+
+    per_device_batch_size: Annotated[int, Field(ge=1, le=65536)] = 8
+    """Examples per device per step (the global batch is this times the 'dp' size)."""
+    epochs: Annotated[int, Field(ge=1, le=10000)] = 1
+    """Passes over the training data."""
+    max_steps: Annotated[int, Field(ge=0, le=100_000_000)] = 0
+    """Stop after this many steps (0: run all epochs)."""
+    learning_rate: Annotated[float, Field(gt=0, le=10)] = 2e-5
+    """Peak learning rate."""
+    schedule: Literal["constant", "linear", "cosine"] = "linear"
+    """Decay after warm-up."""
+    warmup_steps: Annotated[int, Field(ge=0, le=100_000_000)] = 0
+    """Linear warm-up steps."""
+    weight_decay: Annotated[float, Field(ge=0, le=10)] = 0.0
+    """AdamW weight decay."""
+    gradient_accumulation_steps: Annotated[int, Field(ge=1, le=65536)] = 1
+    """Micro-batches per optimizer step."""
+    eval_every: Annotated[int, Field(ge=0, le=100_000_000)] = 0
+    """Evaluate every N steps (0: at the end of each epoch)."""
+    checkpoint_every: Annotated[int, Field(ge=0, le=100_000_000)] = 0
+    """Publish a sharded checkpoint every N steps (0: at the end of each epoch)."""
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
+    """Seed of the initialisation, shuffling and sampling."""
+
+
+class FinetuneResources(Resources):
+    """Where the finetune runs: JAX on a JobSet (multi-host, TPU slices), one Job, or locally."""
+
+    backend: Literal["jobset", "job", "local"] = "jobset"
+    """jobset: multi-host JAX (one replicated job per TPU slice); job: one host; local: the
+    operator's host."""
+
+
+class ShardedFinetuneSpec(Block):
+    """Desired state of a ShardedFinetune."""
+
+    model: Annotated[ModelSpec, Field(json_schema_extra=immutable("model"))]
+    """Starting weights (uri or fromRun a PretrainRun) or an architecture to initialise."""
+    data: Annotated[FinetuneData, Field(json_schema_extra=immutable("data"))]
+    """Examples."""
+    recipe: Annotated[Recipe, Field(json_schema_extra=immutable("recipe"))]
+    """What to optimise: the three functions."""
+    sharding: Annotated[Sharding, Field(json_schema_extra=immutable("sharding"))] = Sharding()
+    """How parameters are split across devices."""
+    training: FinetuneTraining = FinetuneTraining()
+    """Training loop settings."""
+    resources: FinetuneResources = FinetuneResources()
+    """Backend, hosts and node pool."""
+    storage: Annotated[Storage, Field(json_schema_extra=immutable("storage"))] = Storage()
+    """Where checkpoints and predictions are published."""
+    failure_policy: FailurePolicy = FailurePolicy()
+    """Retries on failure."""
+    suspend: bool = False
+    """Tear the workload down (checkpoints stay); false resumes from the latest one."""
+
+
+class FinetuneProgress(Block):
+    """Finetuning progress."""
+
+    step: Optional[Annotated[int, Field(ge=0)]] = None
+    """Optimizer steps done."""
+    total_steps: Optional[Annotated[int, Field(ge=0)]] = None
+    """Planned steps."""
+    loss: Optional[float] = None
+    """Latest training loss."""
+    model_shards: Optional[Annotated[int, Field(ge=1)]] = None
+    """The resolved number of model shards."""
+    eval: Annotated[dict[str, float], Field(max_length=64)] = {}
+    """Latest evaluation metrics."""
+    latest_checkpoint: Optional[Uri] = None
+    """URI of the latest published checkpoint."""
+
+
+class ShardedFinetuneStatus(BaseStatus):
+    """Observed state of a ShardedFinetune."""
+
+    progress: Optional[FinetuneProgress] = None
+    """Finetuning progress."""

@@ -1,0 +1,58 @@
+"""The `glassbox` command: thin entry points that hand off in one line each."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from . import manifests, runner
+
+app = typer.Typer(
+    name="glassbox",
+    help="Run the whole life of research language models as Kubernetes resources, or locally.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.command()
+def run(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="A glassbox resource YAML file."),
+    store: Optional[str] = typer.Option(None, "--store", help="Publish here: a directory or s3://bucket/prefix (default: ./glassbox-runs)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Which resource of a multi-document file."),
+) -> None:
+    """Run one resource on this machine (the embedded default): same validation, same workload code."""
+    raise typer.Exit(runner.run_local(file, store=store, name=name))
+
+
+@app.command()
+def validate(files: list[Path] = typer.Argument(..., exists=True, dir_okay=False)) -> None:
+    """Check resource files the way the apiserver would, and say what to fix."""
+    raise typer.Exit(runner.validate_files(files))
+
+
+@app.command()
+def crds(
+    out: Path = typer.Option(Path("crds"), help="Folder for the CRD YAML."),
+    chart: Optional[Path] = typer.Option(Path("charts/glassbox/crds"), help="The chart's crds/ folder (written too)."),
+    check: bool = typer.Option(False, "--check", help="Only report drift; exit 1 when the files differ."),
+) -> None:
+    """Generate the CustomResourceDefinitions from the API types."""
+    raise typer.Exit(manifests.write_crds([out] + ([chart] if chart else []), check=check))
+
+
+@app.command()
+def plan(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="A ShardedFinetune YAML file."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Print the sharding plan of a ShardedFinetune (parameter, shape, spec, bytes per device)."""
+    raise typer.Exit(runner.workload_command(["plan", "--spec", str(file)] + (["--json"] if json_out else [])))
+
+
+def main() -> None:  # pragma: no cover - console entry
+    sys.exit(app())
