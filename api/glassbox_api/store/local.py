@@ -34,7 +34,7 @@ def _set_digest(path: Path, digest: str) -> None:
         pass
 
 
-def _get_digest(path: Path) -> Optional[str]:
+def _get_digest(path: "Path | int") -> Optional[str]:
     try:
         return os.getxattr(path, _XATTR).decode()
     except (OSError, AttributeError):
@@ -130,16 +130,18 @@ class LocalStore(ArtifactStore):
             raise
         return ObjectInfo(clean_key(key), size, digest)
 
-    def _expected(self, p: Path, sha256: Optional[str]) -> Optional[str]:
-        return sha256 if sha256 is not None else _get_digest(p)
-
-    def get_bytes(self, key: str, *, sha256: Optional[str] = None) -> bytes:
-        p = self._path(key)
+    def _open(self, key: str):
         try:
-            data = p.read_bytes()
+            return open(self._path(key), "rb")
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise NotFound(f"{self.uri(key)} does not exist") from None
-        want = self._expected(p, sha256)
+
+    def get_bytes(self, key: str, *, sha256: Optional[str] = None) -> bytes:
+        # Digest and bytes come from the same open file: a concurrent replace of the path cannot
+        # pair the old bytes with the new digest.
+        with self._open(key) as f:
+            want = sha256 if sha256 is not None else _get_digest(f.fileno())
+            data = f.read()
         if want is not None:
             got = sha256_bytes(data)
             if got != want:
@@ -147,15 +149,13 @@ class LocalStore(ArtifactStore):
         return data
 
     def get_file(self, key: str, path: str | os.PathLike, *, sha256: Optional[str] = None) -> ObjectInfo:
-        p = self._path(key)
-        if not p.is_file():
-            raise NotFound(f"{self.uri(key)} does not exist")
-        want = self._expected(p, sha256)
         dest = Path(path)
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.parent / f"{_TMP_PREFIX}{uuid.uuid4().hex}-{dest.name}"
         try:
-            shutil.copyfile(p, tmp)
+            with self._open(key) as fi, open(tmp, "wb") as fo:
+                want = sha256 if sha256 is not None else _get_digest(fi.fileno())
+                shutil.copyfileobj(fi, fo, CHUNK)
             got = sha256_file(tmp)
             if want is not None and got != want:
                 raise ChecksumMismatch(self.uri(key), want, got)

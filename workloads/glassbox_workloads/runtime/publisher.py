@@ -232,8 +232,9 @@ class CheckpointPublisher:
         committed = entry.model_copy(update={"files": files})
         m = self.manifest.with_checkpoint(committed)
         prune: list[str] = []
+        pruned: list[CheckpointEntry] = []
         if not self.keep_optimizer:
-            m, prune = self._without_old_resume_state(m, committed.step)
+            m, pruned, prune = self._without_old_resume_state(m, committed.step)
         self._commit(m)
         self._fault("after_commit", entry)
         # Delete only after the manifest stopped listing them, so readers never miss a listed file.
@@ -242,21 +243,25 @@ class CheckpointPublisher:
                 self.store.delete(key)
             except StoreError as exc:
                 log.warning("could not prune %s: %s", key, exc)
+        for c in pruned:  # keep each SHA256SUMS true to what is left (sha256sum -c passes)
+            self.store.put_bytes(join_key(c.path, CHECKSUMS_FILE), checksums_text(c.files).encode())
         self.committed.append(committed.step)
         log.info("published checkpoint step %d -> %s", committed.step, self.store.uri(base))
         if self.on_commit:
             self.on_commit(committed, m)
 
-    def _without_old_resume_state(self, m: Manifest, newest: int) -> tuple[Manifest, list[str]]:
+    def _without_old_resume_state(self, m: Manifest, newest: int) -> tuple[Manifest, list[CheckpointEntry], list[str]]:
         prune: list[str] = []
+        pruned: list[CheckpointEntry] = []
         cps = []
         for c in m.checkpoints:
             if c.step != newest and c.resumable:
                 drop = [f for f in c.files if Path(f.path).name in RESUME_FILES]
                 prune += [join_key(c.path, f.path) for f in drop]
                 c = c.model_copy(update={"files": [f for f in c.files if f not in drop], "resumable": False})
+                pruned.append(c)
             cps.append(c)
-        return m.model_copy(update={"checkpoints": cps}), prune
+        return m.model_copy(update={"checkpoints": cps}), pruned, prune
 
     def _commit(self, m: Manifest) -> None:
         self.store.write_json(MANIFEST_JSON, m.to_json())
