@@ -129,4 +129,4 @@ def choose_model_shards(
 
 
 def _gib(b: int) -> str:
-    return f"{b / GiB:.2f} GiB"
+    return f"{b / GiB:.2f} GiB" if b >= GiB // 100 else f"{b / 1024**2:.2f} MiB"

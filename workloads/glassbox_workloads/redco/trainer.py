@@ -117,7 +117,7 @@ class Trainer:
         updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         extra = self.update_extra(state.extra, params) if self.update_extra else state.extra
-        metrics = {"loss": loss, "grad_norm": optax.global_norm(grads)}
+        metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads)}
         if self.lr_schedule is not None:
             metrics["lr"] = self.lr_schedule(state.step)
         if self.keep_grads:

@@ -1,0 +1,220 @@
+"""From a ShardedFinetune spec to the parts of a run: model, tokenizer, data, recipe, shard count.
+
+Shared by the workload (finetune.py) and `glassbox plan` (plan_cli.py), so both agree on shapes and
+on the `modelShards: auto` choice.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from glassbox_api.manifest import read_manifest
+from glassbox_api.store import ArtifactStore, NotFound, open_store, split_uri
+
+from .flax_models import ModelConfig, param_shapes
+from .flax_models.hf import CONFIG, TOKENIZER
+from .recipes.common import ByteTokenizer, HFTokenizer, Recipe, resolve
+from .redco.autoshard import AutoChoice, Pool, choose_model_shards, pool_info
+
+DECODERS = ("llama", "gpt2")
+
+
+@dataclass
+class ModelSource:
+    """Where the starting weights live: (store, prefix) of an HF-format directory, or nothing."""
+
+    store: Optional[ArtifactStore]
+    prefix: str
+    description: str
+
+
+def resolve_model_source(spec: Any, store: Optional[ArtifactStore], namespace: str = "default") -> ModelSource:
+    """model.uri -> that directory; model.fromRun -> the checkpoint the source run's manifest lists."""
+    m = spec.model
+    if m.uri:
+        return ModelSource(open_store(m.uri), "", m.uri)
+    if m.from_run is not None:
+        if store is None:
+            raise ValueError("model.fromRun needs the artifact store (--store) to find the source run")
+        base = f"{namespace}/{m.from_run.kind.lower()}"
+        runs = sorted({k.split("/")[2] for k in store.list(base) if k.count("/") >= 3 and k.endswith("manifest.json")
+                       and k.split("/")[2].startswith(m.from_run.name + "-")})
+        runs = [r for r in runs if r.rsplit("-", 1)[0] == m.from_run.name]
+        if not runs:
+            raise ValueError(f"no published run of {m.from_run.kind}/{m.from_run.name} under {store.uri(base)}")
+        if len(runs) > 1:
+            raise ValueError(f"several runs of {m.from_run.kind}/{m.from_run.name}: {runs}; use model.uri")
+        run = store.sub(f"{base}/{runs[0]}")
+        manifest = read_manifest(run)
+        if manifest is None:
+            raise ValueError(f"{run.uri()} has no manifest yet")
+        entry = manifest.resolve(m.from_run.checkpoint)
+        return ModelSource(run, entry.path, f"{m.from_run.kind}/{m.from_run.name}@step-{entry.step}")
+    return ModelSource(None, "", "random initialisation")
+
+
+def _key(prefix: str, name: str) -> str:
+    return f"{prefix.strip('/')}/{name}" if prefix.strip("/") else name
+
+
+def load_tokenizer(spec: Any, source: ModelSource):
+    """data.tokenizer, else the tokenizer.json stored with the model, else the byte tokenizer."""
+    if spec.data.tokenizer:
+        uri = spec.data.tokenizer
+        st, leaf = split_uri(uri)
+        key = leaf if leaf.endswith(".json") else f"{leaf}/{TOKENIZER}"
+        return HFTokenizer(st.get_bytes(key).decode("utf-8"))
+    if source.store is not None and source.store.exists(_key(source.prefix, TOKENIZER)):
+        return HFTokenizer(source.store.get_bytes(_key(source.prefix, TOKENIZER)).decode("utf-8"))
+    return ByteTokenizer()
+
+
+def model_config(spec: Any, source: ModelSource, tokenizer: Any) -> ModelConfig:
+    """The Flax config: the checkpoint's config.json, or spec.model.config for random init."""
+    if source.store is not None:
+        return ModelConfig.from_hf(source.store.read_json(_key(source.prefix, CONFIG)))
+    arch = spec.model.architecture
+    if arch not in ("llama", "gpt2", "bart"):
+        raise ValueError(f"architecture {arch!r} has no Flax model for ShardedFinetune (llama, gpt2 or bart)")
+    c = spec.model.config
+    if c is None:
+        raise ValueError("model.config is required to initialise a model at random")
+    vocab = c.vocab_size or tokenizer.vocab_size
+    if vocab < tokenizer.vocab_size:
+        raise ValueError(f"model.config.vocabSize {vocab} < the tokenizer's {tokenizer.vocab_size}")
+    return ModelConfig(architecture=arch, vocab_size=vocab, hidden_size=c.hidden_size,
+                       intermediate_size=c.intermediate_size, num_layers=c.num_layers, num_heads=c.num_heads,
+                       num_kv_heads=c.num_kv_heads if arch == "llama" else None,
+                       max_position_embeddings=c.max_position_embeddings, norm_eps=c.rms_norm_eps,
+                       tie_word_embeddings=c.tie_word_embeddings, pad_token_id=tokenizer.pad_id,
+                       bos_token_id=tokenizer.bos_id, eos_token_id=tokenizer.eos_id)
+
+
+# ---- data ----------------------------------------------------------------------------------
+
+
+def load_examples(ref: Any, base_dir: Optional[Path] = None) -> list[dict]:
+    """Examples of a DatasetRef: jsonl, a json array, or text files (one example per line)."""
+    uri = ref.uri
+    if "://" in uri and not uri.startswith("file://"):
+        st, leaf = split_uri(uri)
+        keys = [leaf] if st.exists(leaf) else st.list(leaf)
+        blobs = [st.get_bytes(k).decode("utf-8") for k in keys]
+    else:
+        p = Path(uri.removeprefix("file://"))
+        if not p.is_absolute() and base_dir is not None and not p.exists():
+            p = base_dir / p
+        files = sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p]
+        if not files or not files[0].exists():
+            raise FileNotFoundError(f"dataset {uri} not found")
+        blobs = [f.read_text() for f in files]
+    out: list[dict] = []
+    for text in blobs:
+        if ref.format == "jsonl":
+            out += [json.loads(line) for line in text.splitlines() if line.strip()]
+        elif ref.format == "json":
+            data = json.loads(text)
+            out += data if isinstance(data, list) else [data]
+        else:
+            out += [{"text": line} for line in text.splitlines() if line.strip()]
+    if ref.limit:
+        random.Random(0).shuffle(out)
+        out = out[: ref.limit]
+    return out
+
+
+# ---- recipe --------------------------------------------------------------------------------
+
+
+def build_recipe(spec: Any, model: Any, config: ModelConfig, tokenizer: Any) -> Recipe:
+    """The recipe named in spec.recipe, bound to the model and tokenizer."""
+    r = spec.recipe
+    d = spec.data
+    if r.name == "custom":
+        fns = {n: resolve(getattr(r, n)) if getattr(r, n) else None
+               for n in ("collate_fn", "loss_fn", "pred_fn", "output_fn", "eval_metric_fn")}
+        return Recipe(**fns)
+    if r.name in ("causal-lm", "soft-q") and config.architecture not in DECODERS:
+        raise ValueError(f"recipe {r.name} needs a decoder (llama or gpt2), not {config.architecture}")
+    from .recipes.causal_lm import decoder_apply
+
+    if r.name == "causal-lm":
+        from .recipes import causal_lm
+
+        return causal_lm.make(decoder_apply(model), tokenizer, max_length=d.max_source_length + d.max_target_length,
+                              max_new_tokens=d.max_target_length, max_prompt_length=d.max_source_length)
+    if r.name == "seq2seq":
+        if config.architecture != "bart":
+            raise ValueError(f"recipe seq2seq needs an encoder-decoder (bart), not {config.architecture}")
+        from .recipes import seq2seq
+
+        return seq2seq.make(model, tokenizer, d.max_source_length, d.max_target_length, config.start_token_id)
+    if r.name == "soft-q":
+        from .recipes import soft_q
+
+        q = r.soft_q
+        return soft_q.make(decoder_apply(model), tokenizer, resolve(q.reward_fn), max_prompt_length=d.max_source_length,
+                           max_new_tokens=d.max_target_length, tau=q.tau, mix=q.on_policy_fraction,
+                           reward_min=q.reward_range.min, reward_max=q.reward_range.max, top_k=q.top_k,
+                           loss_type=q.loss)
+    raise ValueError(f"recipe {r.name} is not part of this workload image yet; use causal-lm, seq2seq, soft-q or custom")
+
+
+# ---- devices and shards --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Placement:
+    """How many devices the run spans, their memory, and the shard count."""
+
+    pool: Pool
+    n_devices: int
+    n_model_shards: int
+    auto: Optional[AutoChoice]
+    reason: str
+
+
+def planned_devices(spec: Any, pool: Pool, local_devices: Optional[int] = None) -> int:
+    """Devices of the whole run: workers x accelerators per worker (a tpu-v5e-16 slice: 4 hosts x 4)."""
+    r = spec.resources
+    if pool.name == "cpu":
+        return r.workers * (local_devices or 1)
+    n = r.workers * (r.accelerators_per_worker or pool.devices_per_host)
+    if pool.slice_chips and n % pool.slice_chips:
+        raise ValueError(f"{r.workers} workers x {n // r.workers} chips do not fill whole {pool.name} slices "
+                         f"of {pool.slice_chips} chips")
+    return n
+
+
+def place(spec: Any, shapes: Any, n_devices: int, pool: Pool, optimizer_slots: int = 2) -> Placement:
+    """Resolve sharding.modelShards (an int, or 'auto' from the pool's device memory)."""
+    ms = spec.sharding.model_shards
+    extra = 1 if spec.recipe.name == "soft-q" else 0  # the target network is one more param copy
+    memory = pool.device_memory if pool.name != "cpu" else pool.device_memory // max(1, n_devices)
+    choice = choose_model_shards(shapes, n_devices, memory, optimizer_slots=optimizer_slots, param_copies=extra)
+    if ms == "auto":
+        return Placement(pool, n_devices, choice.n_model_shards, choice, f"auto: {choice.reason}")
+    if n_devices % ms:
+        raise ValueError(f"sharding.modelShards={ms} does not divide the {n_devices} devices")
+    why = f"modelShards={ms} from the spec"
+    if not choice.fits or ms < choice.n_model_shards:
+        need = dict(choice.tried).get(ms)
+        if need is not None and need > choice.budget_bytes:
+            why += f" (warning: needs {need / 2**30:.2f} GiB per device for state, over the {choice.budget_bytes / 2**30:.2f} GiB budget)"
+    return Placement(pool, n_devices, ms, None, why)
+
+
+def shapes_for(spec: Any, store: Optional[ArtifactStore] = None, namespace: str = "default"):
+    """(config, tokenizer, parameter ShapeDtypeStructs, source) without loading any weight."""
+    source = resolve_model_source(spec, store, namespace)
+    tok = load_tokenizer(spec, source)
+    cfg = model_config(spec, source, tok)
+    return cfg, tok, param_shapes(cfg), source
+
+
+__all__ = ["NotFound", "Placement", "build_recipe", "load_examples", "load_tokenizer", "model_config", "place",
+           "planned_devices", "pool_info", "resolve_model_source", "shapes_for"]
