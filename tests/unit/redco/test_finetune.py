@@ -58,20 +58,16 @@ def spec(**over):
     return ShardedFinetuneSpec.model_validate(base)
 
 
-def test_causal_lm_finetune_starts_from_a_published_hf_llama_checkpoint(tmp_path):
+def test_a_published_hf_llama_checkpoint_resolves_and_matches_torch_logits(tmp_path):
     import torch
-    import transformers
 
-    from glassbox_workloads import finetune
     from glassbox_workloads.finetune_setup import resolve_model_source
     from glassbox_workloads.flax_models import build_model
     from glassbox_workloads.flax_models.hf import load_pretrained
 
     root = open_store(tmp_path / "store")
     tm, _ = publish_pretrain_run(root, tmp_path)
-    s = spec()
-    # the checkpoint resolves through the source run's manifest, and its logits match torch's
-    src = resolve_model_source(s, root)
+    src = resolve_model_source(spec(), root)  # fromRun -> the source run's manifest -> its checkpoint
     assert src.description == "PretrainRun/tiny-pt@step-7"
     cfg, params = load_pretrained(src.store, src.prefix)
     ids = np.random.RandomState(0).randint(3, 259, (2, 12))
@@ -80,8 +76,21 @@ def test_causal_lm_finetune_starts_from_a_published_hf_llama_checkpoint(tmp_path
         tl = tm(torch.tensor(ids)).logits.numpy()
     np.testing.assert_allclose(fl, tl, rtol=1e-4, atol=1e-4)
 
+
+@pytest.mark.slow
+def test_causal_lm_finetune_starts_from_a_published_hf_llama_checkpoint(tmp_path):
+    import torch
+    import transformers
+
+    from glassbox_workloads import finetune
+
+    root = open_store(tmp_path / "store")
+    tm, _ = publish_pretrain_run(root, tmp_path)
+    ids = np.random.RandomState(0).randint(3, 259, (2, 12))
+    with torch.no_grad():
+        tl = tm(torch.tensor(ids)).logits.numpy()
     run_store = root.sub("default/shardedfinetune/ft-1234abcd")
-    res = finetune.run(s, run_store, root=root, name="ft", uid="1234abcd")
+    res = finetune.run(spec(), run_store, root=root, name="ft", uid="1234abcd")
     assert res.steps == 3 and res.resumed_from is None
     m = read_manifest(run_store)
     assert m.state == "completed" and [c.step for c in m.checkpoints] == [2, 3]
@@ -94,6 +103,7 @@ def test_causal_lm_finetune_starts_from_a_published_hf_llama_checkpoint(tmp_path
         assert not np.allclose(tuned(torch.tensor(ids)).logits.numpy(), tl, atol=1e-3)  # it trained
 
 
+@pytest.mark.slow
 def test_a_rerun_resumes_from_the_latest_checkpoint(tmp_path):
     from glassbox_workloads import finetune
 
