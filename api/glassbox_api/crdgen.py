@@ -43,7 +43,9 @@ def _wire_default(value: Any) -> Any:
     if value is PydanticUndefined:
         return None
     if isinstance(value, BaseModel):
-        return value.model_dump(by_alias=True, exclude_unset=True, mode="json")
+        # Fully expanded: the apiserver checks a default against the CEL rules as it stands,
+        # without filling in the nested defaults first.
+        return value.model_dump(by_alias=True, exclude_none=True, mode="json")
     if value is None or value == [] or value == {}:
         return None
     return value
@@ -118,12 +120,17 @@ class _Converter:
                 return self._finish(inner)
             kinds = sorted(self.convert(b).get("type") for b in branches)
             if kinds == ["integer", "string"]:
-                out: dict[str, Any] = {"x-kubernetes-int-or-string": True, "anyOf": []}
+                # The one union a structural schema allows: the branches carry only their types,
+                # value validations sit beside them (pattern/maxLength apply to strings only,
+                # minimum/maximum to integers only).
+                out: dict[str, Any] = {"x-kubernetes-int-or-string": True, "anyOf": [{"type": "integer"}, {"type": "string"}]}
                 for b in branches:
                     c = self.convert(b)
-                    c.pop("description", None)
-                    c.pop("default", None)
-                    out["anyOf"].append(c)
+                    if "enum" in c:
+                        c["pattern"] = "^(" + "|".join(c.pop("enum")) + ")$"
+                    for k, v in c.items():
+                        if k not in ("type", "description", "default"):
+                            out[k] = v
                 for k in ("description", "default"):
                     if k in node:
                         out[k] = node[k]
@@ -151,6 +158,11 @@ class _Converter:
 
     def _finish(self, out: dict[str, Any]) -> dict[str, Any]:
         out.pop("title", None)
+        # JSON Schema 2020 writes exclusive bounds as numbers; OpenAPI v3.0 (CRDs) as booleans.
+        for bound, flag in (("minimum", "exclusiveMinimum"), ("maximum", "exclusiveMaximum")):
+            if isinstance(out.get(flag), (int, float)) and not isinstance(out[flag], bool):
+                out[bound] = out.pop(flag)
+                out[flag] = True
         if isinstance(out.get("description"), str):
             # Docstrings wrap lines; kubectl explain re-wraps text itself.
             out["description"] = " ".join(out["description"].split())

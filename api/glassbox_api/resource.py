@@ -6,10 +6,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from .constants import API_VERSION
 from .kinds import KINDS, KindInfo
+from .kinds.base import Block
 from .kinds.common import DNS_SUBDOMAIN
 
 
@@ -42,7 +43,7 @@ class Resource:
 
     info: KindInfo
     metadata: dict[str, Any]
-    spec: BaseModel
+    spec: Block
 
     @property
     def name(self) -> str:
@@ -58,7 +59,7 @@ class Resource:
             "apiVersion": API_VERSION,
             "kind": self.info.kind,
             "metadata": dict(self.metadata),
-            "spec": self.spec.model_dump(by_alias=True, exclude_none=True, mode="json"),
+            "spec": self.spec.wire(),
         }
 
 

@@ -64,6 +64,8 @@ def test_schema_is_structural_and_documented(name):
         if not node.get("x-kubernetes-int-or-string"):
             assert "type" in node, f"{name}{path}: no type"
         assert node.get("type") != "null", f"{name}{path}"
+        for flag in ("exclusiveMinimum", "exclusiveMaximum"):
+            assert isinstance(node.get(flag, True), bool), f"{name}{path}: OpenAPI v3.0 wants a boolean {flag}"
         for branch in node.get("anyOf", []):
             assert node.get("x-kubernetes-int-or-string"), f"{name}{path}: anyOf only for int-or-string"
             assert "description" not in branch and "default" not in branch
@@ -97,8 +99,8 @@ def test_defaults_enums_ranges_and_rules_reach_the_schema():
     training = spec["training"]
     assert training["properties"]["strategy"]["enum"] == ["ddp", "fsdp", "deepspeed"]
     assert training["properties"]["microBatchSize"]["minimum"] == 1
-    assert training["properties"]["optimizer"]["default"] == {}
-    assert spec["data"]["properties"]["tokenizer"]["default"] == {"train": {}}
+    assert training["properties"]["optimizer"]["default"] == {"lr": 3e-4, "minLr": 3e-5, "beta1": 0.9, "beta2": 0.95, "weightDecay": 0.1, "eps": 1e-8}
+    assert spec["data"]["properties"]["tokenizer"]["default"] == {"train": {"vocabSize": 8192, "minFrequency": 2}}
     rules = [r["rule"] for r in training["x-kubernetes-validations"]]
     assert "self == oldSelf" in rules and "!has(self.zeroStage) || self.strategy == 'deepspeed'" in rules
     sources = spec["data"]["properties"]["sources"]

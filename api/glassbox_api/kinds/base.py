@@ -67,8 +67,20 @@ class Block(BaseModel):
         return self
 
     def wire(self) -> dict[str, Any]:
-        """The block as it appears in YAML: camelCase keys, unset fields left out."""
-        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+        """The block as the apiserver stores it: camelCase keys, defaults filled in, unset fields
+        and empty lists left out (the CRDs default no empty lists; an empty block stays, so that
+        immutability rules see it)."""
+        return prune_empty(self.model_dump(by_alias=True, exclude_none=True, mode="json"))
+
+
+def prune_empty(value: Any) -> Any:
+    """Drop empty lists from a JSON-like value, recursively."""
+    if isinstance(value, dict):
+        pruned = {k: prune_empty(v) for k, v in value.items()}
+        return {k: v for k, v in pruned.items() if v != []}
+    if isinstance(value, list):
+        return [prune_empty(v) for v in value]
+    return value
 
 
 def set_fields(obj: BaseModel, *names: str) -> int:

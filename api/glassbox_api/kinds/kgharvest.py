@@ -10,7 +10,7 @@ from .base import Block, Rule
 from .common import BaseStatus, FailurePolicy, ModelSpec, Resources, Storage
 
 EntityName = Annotated[str, Field(min_length=1, max_length=128)]
-Prompt = Annotated[str, Field(min_length=7, max_length=512)]
+Prompt = Annotated[str, Field(min_length=7, max_length=256)]
 
 
 class Relation(Block):
@@ -18,7 +18,7 @@ class Relation(Block):
 
     name: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_ .-]*$")]
     """Relation name, e.g. capital_of."""
-    prompts: Annotated[list[Prompt], Field(min_length=1, max_length=50)]
+    prompts: Annotated[list[Prompt], Field(min_length=1, max_length=20)]
     """Initial prompts; each holds every entity slot <ENT0>, <ENT1>, ... exactly once."""
     seeds: Annotated[list[Annotated[list[EntityName], Field(min_length=2, max_length=4)]], Field(min_length=1, max_length=100)]
     """Seed entity tuples (about 5), e.g. [France, Paris]."""
@@ -83,7 +83,7 @@ class KGHarvestSpec(Block):
     """A masked language model (BERT/RoBERTa-style)."""
     relations: Annotated[
         list[Relation],
-        Field(min_length=1, max_length=1000, json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]}),
+        Field(min_length=1, max_length=256, json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]}),
     ]
     """Relations to harvest; names are unique."""
     paraphrase: Paraphrase = Paraphrase()
