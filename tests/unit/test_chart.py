@@ -342,6 +342,27 @@ def test_user_roles_aggregate_into_builtin_roles(default_docs: list[dict[str, An
     assert edit not in bound_to_operator(default_docs, "ClusterRoleBinding", "ClusterRole")
 
 
+
+def test_rbac_covers_every_generated_crd(default_docs: list[dict[str, Any]]) -> None:
+    """A kind added to the API (and so to the generated crds/) fails here until the chart grants it."""
+    crds = [d for f in sorted((CHART / "crds").glob("*.yaml")) for d in yaml.safe_load_all(f.read_text()) if d]
+    crds = [c for c in crds if c["spec"]["group"] == "glassbox.dev"]
+    assert {c["spec"]["names"]["plural"] for c in crds} == set(GLASSBOX_RESOURCES)
+    operator = grants([r for role in bound_to_operator(default_docs, "ClusterRoleBinding", "ClusterRole") for r in role["rules"]])
+    roles = {r["metadata"]["name"]: r for r in of_kind(default_docs, "ClusterRole")}
+    edit, view = grants(roles[f"{RELEASE}-glassbox-edit"]["rules"]), grants(roles[f"{RELEASE}-glassbox-view"]["rules"])
+    for crd in crds:
+        plural = crd["spec"]["names"]["plural"]
+        assert ("glassbox.dev", plural) in operator and ("glassbox.dev", plural) in edit and ("glassbox.dev", plural) in view
+        for version in crd["spec"]["versions"]:
+            for sub in version.get("subresources", {}):
+                assert ("glassbox.dev", f"{plural}/{sub}") in operator, (plural, sub)
+            if "scale" in version.get("subresources", {}):
+                assert {"update", "patch"} <= edit[("glassbox.dev", f"{plural}/scale")]
+    # And the chart grants no scale subresource that no CRD serves.
+    scaled = {c["spec"]["names"]["plural"] for c in crds for v in c["spec"]["versions"] if "scale" in v.get("subresources", {})}
+    assert {r.split("/")[0] for (g, r) in operator if g == "glassbox.dev" and r.endswith("/scale")} == scaled
+
 # --- metrics, peering -------------------------------------------------------------------------
 
 def test_servicemonitor_only_when_enabled(default_docs: list[dict[str, Any]], custom_docs: list[dict[str, Any]]) -> None:
