@@ -15,7 +15,7 @@ from typing import Callable, Optional
 # Imported lazily: a JAX kind must not pull torch in, and the other way round.
 RUNNERS: dict[str, Optional[str]] = {
     "pretrainrun": "glassbox_workloads.pretrain.main:main",
-    "shardedfinetune": None,
+    "shardedfinetune": "glassbox_workloads.finetune:main",
     "scorerservice": None,
     "kgharvest": None,
     "metriceval": None,
@@ -46,6 +46,11 @@ def resolve(kind: str) -> Callable:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "plan":  # `glassbox plan FILE` execs this: a sharding plan needs jax, the operator must not
+        from .plan_cli import main as plan_main
+
+        return plan_main(argv[1:])
     args = parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     kind = args.kind.lower()
