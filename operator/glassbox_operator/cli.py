@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from . import manifests, runner
+from . import cli_artifacts, manifests, runner
 
 app = typer.Typer(
     name="glassbox",
@@ -52,6 +52,25 @@ def plan(
 ) -> None:
     """Print the sharding plan of a ShardedFinetune (parameter, shape, spec, bytes per device)."""
     raise typer.Exit(runner.workload_command(["plan", "--spec", str(file)] + (["--json"] if json_out else [])))
+
+
+@app.command()
+def checkpoints(
+    run: str = typer.Argument(..., help="A run URI (s3://..., a path) or a resource name in the store."),
+    store: Optional[str] = typer.Option(None, "--store", help="Store root to look names up in (default: ./glassbox-runs)."),
+) -> None:
+    """List the published checkpoints of a run: step, tokens, loss, evals, data range."""
+    raise typer.Exit(cli_artifacts.checkpoints(run, store=store))
+
+
+@app.command()
+def report(
+    run: str = typer.Argument(..., help="A run URI (s3://..., a path) or a resource name in the store."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="HTML file to write (default: <name>-report.html)."),
+    store: Optional[str] = typer.Option(None, "--store", help="Store root to look names up in."),
+) -> None:
+    """Write an HTML report of a run: loss and eval-over-checkpoint plots, the checkpoint table."""
+    raise typer.Exit(cli_artifacts.report(run, out, store=store))
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -23,7 +23,7 @@ from glassbox_api.resource import InvalidResource, Resource, parse_resource
 
 from .manifests import dump, load_documents
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 # Exit codes the CLI uses, so scripts can tell a bad file from a failed run.
 EXIT_INVALID = 2
