@@ -1,0 +1,46 @@
+"""backend job: one batch Job, single node. Retries are the operator's (backoffLimit 0), so every
+retry resumes from the latest published checkpoint instead of restarting in place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..context import Context
+from .common import (
+    MISSING, ChildState, RenderError, condition, container, is_true, metadata, placement, pod_spec,
+    pod_template, workers, workload_name,
+)
+
+API_VERSION, KIND = "batch/v1", "Job"
+
+
+def render(ctx: Context) -> list[dict[str, Any]]:
+    if workers(ctx) != 1:
+        raise RenderError("UnsupportedTopology", "backend job runs a single node: set workers to 1 or use ray or jobset")
+    place = placement(ctx)
+    if place.tpu_hosts > 1:
+        raise RenderError("UnsupportedTopology", f"a TPU slice of {place.tpu_hosts} hosts needs backend jobset")
+    spec = pod_spec(ctx, [container(ctx, "workload", place)], place)
+    return [{
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "metadata": metadata(ctx, workload_name(ctx), "workload"),
+        "spec": {"backoffLimit": 0, "template": pod_template(ctx, "workload", spec)},
+    }]
+
+
+def observe(obj: dict[str, Any] | None) -> ChildState:
+    if not obj:
+        return MISSING
+    st = obj.get("status") or {}
+    if is_true(obj, "Complete"):
+        return ChildState("Succeeded", "Completed", finished_at=st.get("completionTime") or (condition(obj, "Complete") or {}).get("lastTransitionTime"))
+    for ctype in ("Failed", "FailureTarget"):
+        c = condition(obj, ctype)
+        if c and c.get("status") == "True":
+            return ChildState("Failed", c.get("reason") or "JobFailed", c.get("message") or "", finished_at=c.get("lastTransitionTime"))
+    if is_true(obj, "Suspended"):
+        return ChildState("Pending", "Queued", "the Job is suspended (queued by Kueue)")
+    if (st.get("ready") or 0) > 0:
+        return ChildState("Running", "PodsRunning")
+    return ChildState("Pending", "PodsPending", "waiting for the pod to be scheduled and start")

@@ -1,0 +1,32 @@
+"""backend local: the workload as a subprocess on the operator's host (development, tests, the
+embedded mode). Rendered as a LocalProcess description; localrunner.py starts and tracks it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..context import Context
+from .common import labels, spec_document, store_target, workload_name
+
+API_VERSION, KIND = "glassbox.dev/local", "LocalProcess"
+
+
+def render(ctx: Context) -> list[dict[str, Any]]:
+    t = store_target(ctx)
+    env = {"GLASSBOX_STORE": t.uri, "GLASSBOX_RUN_ID": ctx.uid}
+    if t.endpoint:
+        env.update({"GLASSBOX_S3_ENDPOINT": t.endpoint, "GLASSBOX_S3_SECURE": "true" if t.secure else "false",
+                    "GLASSBOX_S3_REGION": t.region})
+    return [{
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "metadata": {"name": workload_name(ctx), "namespace": ctx.namespace, "labels": labels(ctx, "workload")},
+        "spec": {
+            # "python" is the operator's own interpreter; the runner writes the document to the
+            # spec file and fills in its path.
+            "argv": ["python", "-m", "glassbox_workloads", ctx.kind.lower(), "--spec", "{spec}",
+                     "--store", t.uri, "--run-id", ctx.uid],
+            "env": env,
+            "document": spec_document(ctx),
+        },
+    }]

@@ -1,0 +1,67 @@
+"""backend ray: a KubeRay RayJob. The head runs on CPU nodes and submits the entrypoint; the worker
+group runs on the accelerator pool; the cluster is shut down when the job ends."""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from ..context import Context
+from .common import (
+    MISSING, ChildState, container, metadata, placement, pod_spec, pod_template, workers,
+    workload_command, workload_name,
+)
+
+API_VERSION, KIND = "ray.io/v1", "RayJob"
+TTL_AFTER_FINISHED = 300  # seconds KubeRay keeps the finished RayCluster for log reading
+
+
+def _ray_pod(ctx: Context, name: str, place: Any) -> dict[str, Any]:
+    # KubeRay supplies the `ray start` command; the container keeps only image, env, resources, mounts.
+    c = container(ctx, name, place, command=None)
+    del c["command"]
+    return pod_template(ctx, "workload", pod_spec(ctx, [c], place, restart=None))
+
+
+def render(ctx: Context) -> list[dict[str, Any]]:
+    n = workers(ctx)
+    head = placement(ctx, use_accelerator=False)
+    worker = placement(ctx)
+    start_worker = {"num-gpus": str(worker.chips)} if worker.chips and "nvidia.com/gpu" in worker.limits else {}
+    return [{
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "metadata": metadata(ctx, workload_name(ctx), "workload"),
+        "spec": {
+            "entrypoint": shlex.join(workload_command(ctx)),
+            "shutdownAfterJobFinishes": True,
+            "ttlSecondsAfterFinished": TTL_AFTER_FINISHED,
+            "rayClusterSpec": {
+                "headGroupSpec": {"rayStartParams": {"num-gpus": "0"}, "template": _ray_pod(ctx, "ray-head", head)},
+                "workerGroupSpecs": [{
+                    "groupName": "workers",
+                    "replicas": n,
+                    "minReplicas": n,
+                    "maxReplicas": n,
+                    "rayStartParams": start_worker,
+                    "template": _ray_pod(ctx, "ray-worker", worker),
+                }],
+            },
+        },
+    }]
+
+
+def observe(obj: dict[str, Any] | None) -> ChildState:
+    if not obj:
+        return MISSING
+    st = obj.get("status") or {}
+    job, deploy = st.get("jobStatus") or "", st.get("jobDeploymentStatus") or ""
+    if job == "SUCCEEDED" or (deploy == "Complete" and job not in ("FAILED", "STOPPED")):
+        return ChildState("Succeeded", "Completed", finished_at=st.get("endTime"))
+    if job in ("FAILED", "STOPPED") or deploy == "Failed":
+        return ChildState("Failed", st.get("reason") or "RayJobFailed", st.get("message") or f"ray job {job.lower() or 'failed'}", finished_at=st.get("endTime"))
+    if job == "RUNNING" or deploy == "Running":
+        return ChildState("Running", "RayJobRunning")
+    if deploy == "Suspended":
+        return ChildState("Pending", "Queued", "the RayJob is suspended (queued by Kueue)")
+    return ChildState("Pending", "RayClusterStarting", "waiting for the Ray cluster")
