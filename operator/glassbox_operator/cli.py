@@ -73,5 +73,35 @@ def report(
     raise typer.Exit(cli_artifacts.report(run, out, store=store))
 
 
+@app.command()
+def render(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="A glassbox resource YAML file."),
+    config: Optional[str] = typer.Option(None, "--config", envvar="GLASSBOX_CONFIG", help="Operator config.yaml (default: the chart's defaults)."),
+) -> None:
+    """Print the children the operator would create for each resource, as YAML (no cluster)."""
+    from . import preview
+
+    raise typer.Exit(preview.render_file(file, config))
+
+
+@app.command()
+def operator(
+    namespace: list[str] = typer.Option([], "--namespace", "-n", help="Watch this namespace (repeat); default: all."),
+    all_namespaces: bool = typer.Option(False, "--all-namespaces", "-A", help="Watch every namespace."),
+    standalone: bool = typer.Option(False, "--standalone", help="No peering (a single replica, tests, development)."),
+    peering: Optional[str] = typer.Option(None, "--peering", help="Kopf peering object shared by the replicas."),
+    liveness: Optional[str] = typer.Option(None, "--liveness", help="Liveness endpoint, e.g. http://0.0.0.0:8080/healthz."),
+    metrics_port: Optional[int] = typer.Option(None, "--metrics-port", help="Serve Prometheus metrics on this port."),
+    log_level: str = typer.Option("info", "--log-level"),
+    config: Optional[str] = typer.Option(None, "--config", envvar="GLASSBOX_CONFIG", help="Operator config.yaml (the chart mounts it)."),
+    resync: float = typer.Option(10.0, "--resync-seconds", help="How often active resources are refreshed."),
+    workers: int = typer.Option(20, "--workers", help="Threads running reconcile passes."),
+) -> None:
+    """Run the Kopf operator against the current kubeconfig (or in-cluster)."""
+    from . import main as operator_main
+
+    raise typer.Exit(operator_main.run(namespaces=namespace, all_namespaces=all_namespaces, standalone=standalone, peering=peering, liveness=liveness, metrics_port=metrics_port, log_level=log_level, config_path=config, resync_seconds=resync, workers=workers))
+
+
 def main() -> None:  # pragma: no cover - console entry
     sys.exit(app())

@@ -1,0 +1,76 @@
+"""Kopf entry points, the same for every kind: each hands off to Reconciler.reconcile in one line.
+
+create/resume/update(spec) and a timer while the resource is active all run the same level-based
+pass; the pass's status is written once, through Kopf's patch (the status subresource).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Optional
+
+import kopf
+
+from glassbox_api.constants import GROUP, VERSION
+from glassbox_api.kinds import KINDS
+
+from . import metrics
+from .reconcile import Reconciler
+
+ACTIVE_PHASES = (None, "Pending", "Running", "Ready", "Suspended")
+
+
+def _is_active(status: Any, **_: Any) -> bool:
+    phase = (status or {}).get("phase")
+    return phase in ACTIVE_PHASES and phase != "Suspended"
+
+
+def run_pass(reconciler: Reconciler, body: Any, patch: Any, *, retry_errors: bool) -> None:
+    """One pass: reconcile, queue the status patch and the events; map outcomes to Kopf errors."""
+    kind = body.get("kind", "?")
+    started = time.perf_counter()
+    result_label = "error"
+    try:
+        result = reconciler.reconcile(dict(body))
+        if result.patch:
+            patch.status.update(result.patch)
+        for ev in result.events:
+            kopf.event(body, type=ev.type, reason=ev.reason, message=ev.message[:1024])
+        metrics.observe_phase(body, result.status.get("phase"))
+        result_label = "refused" if result.error else ("waiting" if result.waiting else "ok")
+        if result.error is not None and retry_errors:
+            raise kopf.PermanentError(f"{result.error.reason}: {result.error.message}")
+        if retry_errors and (result.waiting or result.requeue_after):
+            # Not ready yet: the pass is retried (the timer also keeps it fresh).
+            raise kopf.TemporaryError(result.status.get("message") or "waiting", delay=max(result.requeue_after or 0, 1.0))
+    finally:
+        metrics.RECONCILES.labels(kind=kind, result=result_label).inc()
+        metrics.DURATION.labels(kind=kind).observe(time.perf_counter() - started)
+
+
+def register(registry: kopf.OperatorRegistry, reconciler: Reconciler, resync_seconds: float) -> None:
+    """Register the handlers of every kind on the registry."""
+    for info in KINDS.values():
+        res = dict(group=GROUP, version=VERSION, plural=info.plural, registry=registry)
+
+        def on_change(body: Any, patch: Any, **_: Any) -> None:
+            run_pass(reconciler, body, patch, retry_errors=True)
+
+        def on_timer(body: Any, patch: Any, **_: Any) -> None:
+            run_pass(reconciler, body, patch, retry_errors=False)
+
+        def on_delete(body: Any, **_: Any) -> None:
+            metrics.forget(body)
+
+        kopf.on.resume(**res, id="reconcile")(on_change)
+        kopf.on.create(**res, id="reconcile")(on_change)
+        kopf.on.update(**res, id="reconcile", field="spec")(on_change)
+        kopf.timer(**res, id="refresh", interval=resync_seconds, initial_delay=resync_seconds, when=_is_active)(on_timer)
+        kopf.on.delete(**res, id="forget", optional=True)(on_delete)
+
+
+def peering_priority(pod_id: Optional[str]) -> int:
+    """A distinct Kopf peering priority per replica (equal priorities would all pause)."""
+    import zlib
+
+    return zlib.crc32((pod_id or "").encode()) % 10_000 + 1

@@ -1,0 +1,187 @@
+"""One reconcile pass: observe, decide (status.compute), act (apply/delete children), return the
+status to write once. Level-based: any number of passes over the same state change nothing."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Optional
+
+from glassbox_api.manifest import Manifest, read_manifest
+from glassbox_api.resource import InvalidResource, Resource, parse_resource
+from glassbox_api.store import RetryPolicy, S3Settings, StoreError, open_store
+
+from . import render as R
+from .config import OperatorConfig
+from .context import STAGE_SERVE, Context, Plan
+from .kube import Kube
+from .localrunner import LocalRunner
+from .render import serving
+from .render.common import MISSING, RenderError, store_target
+from .status import Event, Observation, compute, plan_of
+
+log = logging.getLogger("glassbox.reconcile")
+
+# Status keys the operator owns; a key that disappears is removed with an explicit null.
+STATUS_KEYS = ("phase", "observedGeneration", "conditions", "artifacts", "children", "lineage", "retries",
+               "startTime", "completionTime", "message", "progress", "endpoint", "replicas", "readyReplicas", "selector")
+
+
+@dataclass
+class Result:
+    status: dict[str, Any]
+    patch: dict[str, Any]
+    events: list[Event] = field(default_factory=list)
+    requeue_after: Optional[float] = None
+    waiting: bool = False
+    error: Optional[RenderError] = None
+
+
+def status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """A merge patch turning old into new (only what changed; nulls for what went away)."""
+    patch = {k: v for k, v in new.items() if old.get(k) != v}
+    for k in STATUS_KEYS:
+        if k in old and k not in new:
+            patch[k] = None
+    return patch
+
+
+class Reconciler:
+    def __init__(self, kube: Kube, config: OperatorConfig, local: LocalRunner,
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+                 store_retry: Optional[RetryPolicy] = None):
+        self.kube, self.config, self.local, self.clock = kube, config, local, clock
+        self.store_retry = store_retry or RetryPolicy(deadline=5.0, initial=0.2, maximum=1.0)
+
+    # ---- reading the store --------------------------------------------------------------------
+    def _manifest(self, ctx: Context, run_uri: str) -> Optional[Manifest]:
+        t = store_target(ctx)
+        try:
+            settings = S3Settings.from_env(endpoint=t.endpoint, secure=t.secure, region=t.region) if t.endpoint else None
+            return read_manifest(open_store(run_uri, settings=settings, retry=self.store_retry))
+        except (StoreError, OSError, ValueError) as exc:
+            log.info("manifest of %s unreadable: %s", run_uri, exc)
+            return None
+
+    def _resolve(self, ctx: Context, old: dict[str, Any]) -> tuple[Optional[dict[str, Any]], Optional[str]]:
+        """model.fromRun -> (lineage, None) or (None, why we wait). Resolved once: the model is immutable."""
+        fr = getattr(getattr(ctx.spec, "model", None), "from_run", None)
+        if fr is None:
+            return None, None
+        source = f"{fr.kind}/{fr.name}@{fr.checkpoint}"
+        if (old.get("lineage") or {}).get("source") == source and old["lineage"].get("uri"):
+            return old["lineage"], None
+        src = self.kube.get_glassbox(fr.kind, ctx.namespace, fr.name)
+        if src is None:
+            return None, f"waiting for {fr.kind}/{fr.name} to exist"
+        run_uri = ((src.get("status") or {}).get("artifacts") or {}).get("runUri")
+        if not run_uri:
+            return None, f"waiting for {fr.kind}/{fr.name} to start publishing"
+        src_res = parse_resource({k: v for k, v in src.items() if k != "status"})
+        manifest = self._manifest(Context(resource=src_res, config=self.config), run_uri)
+        if manifest is None:
+            return None, f"waiting for {fr.kind}/{fr.name} to publish a checkpoint"
+        try:
+            entry = manifest.resolve(fr.checkpoint)
+        except KeyError:
+            return None, f"waiting for {fr.kind}/{fr.name} to publish checkpoint {fr.checkpoint}"
+        return {"source": source, "uri": f"{run_uri}/{entry.path}", "step": entry.step}, None
+
+    # ---- one pass -----------------------------------------------------------------------------
+    def _children_for(self, ctx: Context) -> list[dict[str, Any]]:
+        return R.render(ctx)
+
+    def _observe(self, ctx: Context, children: list[dict[str, Any]]) -> R.ChildState:
+        wl = R.workload(children)
+        if wl is None:
+            return MISSING
+        if wl["kind"] == "LocalProcess":
+            return self.local.observe(wl)
+        return R.observer(ctx)(self.kube.get(wl["apiVersion"], wl["kind"], ctx.namespace, wl["metadata"]["name"]))
+
+    def reconcile(self, body: dict[str, Any]) -> Result:
+        old = dict(body.get("status") or {})
+        now = self.clock()
+        doc = {k: body[k] for k in ("apiVersion", "kind", "metadata", "spec") if k in body}
+        try:
+            resource = parse_resource(doc)
+        except InvalidResource as exc:
+            return self._refused(body, old, RenderError("InvalidSpec", str(exc)), now)
+        plan = plan_of(resource, old)
+        ctx = Context(resource=resource, config=self.config, plan=plan)
+        obs = Observation()
+        children: list[dict[str, Any]] = []
+        manifest = None
+        try:
+            lineage, waiting = (None, None) if plan.teardown else self._resolve(ctx, old)
+            ctx = self._with_models(ctx, lineage)
+            artifacts = R.artifacts(ctx)
+            if not waiting:
+                children = self._children_for(ctx)
+            manifest = self._manifest(ctx, artifacts["runUri"]) if store_target(ctx).endpoint or R.backend(ctx) == "local" else None
+            obs = Observation(
+                workload=self._observe(ctx, children) if children else MISSING,
+                artifacts=artifacts, lineage=lineage, waiting=waiting,
+                replicas=serving.replicas(ctx) if plan.stage == STAGE_SERVE else None,
+                selector=serving.selector(ctx) if plan.stage == STAGE_SERVE else None,
+            )
+        except RenderError as exc:
+            obs = Observation(error=exc)
+        out = compute(resource, old, plan, obs, manifest, now)
+        if out.plan != plan and obs.error is None:
+            ctx = self._with_models(ctx.with_plan(out.plan), obs.lineage, manifest)
+            children = self._children_for(ctx)
+        old_children = [dict(c) for c in old.get("children") or []]
+        if out.apply:
+            self._act(ctx, children, old_children, plan)
+            out.status["children"] = [R.ref(c) for c in children]
+        elif old_children:
+            out.status["children"] = old_children
+        if "progress" not in out.status and old.get("progress"):
+            out.status["progress"] = old["progress"]  # the store was unreadable: keep what we knew
+        return Result(out.status, status_patch(old, out.status), out.events, out.requeue_after,
+                      waiting=obs.waiting is not None, error=obs.error)
+
+    def _with_models(self, ctx: Context, lineage: Optional[dict[str, Any]], manifest: Optional[Manifest] = None) -> Context:
+        """Fill in the model the workload loads: the fromRun checkpoint, or (DialogBot serving after
+        training) its own latest checkpoint."""
+        uri = lineage.get("uri") if lineage else None
+        if ctx.kind == "DialogBot" and ctx.plan.stage == STAGE_SERVE and ctx.spec.training is not None:
+            run_uri = R.artifacts(ctx)["runUri"]
+            if manifest is None:
+                manifest = self._manifest(ctx, run_uri)
+            latest = manifest.latest if manifest else None
+            uri = f"{run_uri}/{latest.path}" if latest else run_uri
+        return Context(resource=ctx.resource, config=ctx.config, plan=ctx.plan, model_uri=uri)
+
+    def _act(self, ctx: Context, children: list[dict[str, Any]], old_children: list[dict[str, Any]], plan: Plan) -> None:
+        for child in children:
+            if child["kind"] == "LocalProcess":
+                self.local.ensure(child)
+            else:
+                self.kube.apply(child)
+        keep = {(c["apiVersion"], c["kind"], c["metadata"]["name"]) for c in children}
+        known = {(c["apiVersion"], c["kind"], c["name"]) for c in old_children}
+        if plan.teardown:
+            # Children applied by a pass that died before writing status are not in old_children.
+            try:
+                known |= {(c["apiVersion"], c["kind"], c["metadata"]["name"]) for c in R.render(ctx.with_plan(Plan(plan.attempt, plan.stage)))}
+            except RenderError:
+                pass
+        for api_version, kind, name in sorted(known - keep):
+            if kind == "LocalProcess":
+                self.local.stop(ctx.namespace, ctx.uid, name)
+            else:
+                self.kube.delete(api_version, kind, ctx.namespace, name)
+
+    def _refused(self, body: dict[str, Any], old: dict[str, Any], err: RenderError, now: datetime) -> Result:
+        from .status import iso
+
+        meta = body.get("metadata") or {}
+        cond = {"type": "Failed", "status": "True", "reason": err.reason, "message": err.message[:32768], "lastTransitionTime": iso(now)}
+        if meta.get("generation") is not None:
+            cond["observedGeneration"] = meta["generation"]
+        status = {**old, "phase": "Failed", "message": err.message[:4096], "conditions": [cond]}
+        events = [Event("Warning", err.reason, err.message)] if old.get("phase") != "Failed" else []
+        return Result(status, status_patch(old, status), events, error=err)
