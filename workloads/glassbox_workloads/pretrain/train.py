@@ -328,11 +328,16 @@ def run_pretrain(resource: Resource, store: ArtifactStore, *, dist: Optional[Dis
                     publisher.drain()
                 os._exit(137)  # simulated pod kill (e2e tests): no cleanup, like SIGKILL
         if publisher is not None:
-            m = publisher.manifest
-            last = m.latest
-            final = {"steps": total, "tokens": plan.tokens_at(total), "loss": last.loss if last else None,
-                     **(last.evals if last else {})}
-            publisher.update(lambda man: man.model_copy(update={"state": "completed", "final": final}))
+            tokens_total = plan.tokens_at(total)
+
+            def complete(man: Manifest) -> Manifest:
+                # Runs on the publisher thread after the last checkpoint committed: it sees it.
+                last = man.latest
+                final = {"steps": total, "tokens": tokens_total, "loss": last.loss if last else None,
+                         **(last.evals if last else {})}
+                return man.model_copy(update={"state": "completed", "final": final})
+
+            publisher.update(complete)
             publisher.close()
         barrier()
     except BaseException:
