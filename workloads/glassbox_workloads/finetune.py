@@ -152,12 +152,20 @@ def run(spec: Any, store: ArtifactStore, *, root: Optional[ArtifactStore] = None
         meta = {"step": step, "epoch": tr.cursor.epoch, "batch": tr.cursor.batch,
                 "rng": deployer.rng_state().tolist(), "n_model_shards": deployer.mp_size}
         files = ckpt.write_local(staging / "sharded", tree, meta)
-        if step >= total and lead:  # the final weights also in HF layout, for from_pretrained and fromRun
-            host_params = jax.tree_util.tree_map(lambda x: np.asarray(x), _gather(tr.state.params))
-            save_pretrained(open_store(staging), "", cfg, host_params, tok.to_json())
-        if not lead:
+        if step >= total:  # the final weights also in HF layout, for from_pretrained and fromRun
+            host_params = _gather(tr.state.params)  # a collective: every host takes part
+            if lead:
+                save_pretrained(open_store(staging), "", cfg, jax.tree_util.tree_map(np.asarray, host_params),
+                                tok.to_json())
+        if not lead:  # other hosts upload their shards themselves, before the barrier below
             for f in files:
                 store.put_file(f"{checkpoint_dir(step)}/sharded/{f}", staging / "sharded" / f)
+        if jax.process_count() > 1:
+            from jax.experimental import multihost_utils
+
+            # host 0 commits the manifest only once every host's shards are in the store
+            multihost_utils.sync_global_devices(f"glassbox-checkpoint-{step}")
+        if not lead:
             return
         ev = pending_evals.get(step, {})
         entry = CheckpointEntry(step=step, tokens=step * gbs, loss=last.get("loss"), path=checkpoint_dir(step),
