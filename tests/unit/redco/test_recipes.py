@@ -33,6 +33,7 @@ def test_causal_lm_loss_covers_exactly_the_response_and_eos():
     assert (p["prompt_ids"][:, -1] != tok.pad_id).all()  # left padded: prompts end together
 
 
+@pytest.mark.slow
 def test_seq2seq_bart_trains_and_decodes_in_order():
     tok = ByteTokenizer()
     cfg = tiny_config("bart", vocab_size=tok.vocab_size, max_position_embeddings=64, pad_token_id=0, bos_token_id=1,
