@@ -61,8 +61,13 @@ def param_groups(model, weight_decay: float) -> list[dict[str, Any]]:
 
 
 def make_optimizer(model, opt) -> torch.optim.Optimizer:
+    # The fused CUDA kernel where every parameter is a plain CUDA tensor; multi-tensor foreach otherwise
+    # (FSDP's DTensor parameters and CPU runs).
+    params = list(model.parameters())
+    fused = all(p.is_cuda and type(p.data) is torch.Tensor for p in params)
+    kw = {"fused": True} if fused else {"foreach": True}
     return torch.optim.AdamW(param_groups(model, opt.weight_decay), lr=0.0, betas=(opt.beta1, opt.beta2),
-                             eps=opt.eps, foreach=True)
+                             eps=opt.eps, **kw)
 
 
 class Strategy:

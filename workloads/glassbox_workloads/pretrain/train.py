@@ -304,6 +304,7 @@ def run_pretrain(resource: Resource, store: ArtifactStore, *, dist: Optional[Dis
     interval_start = start
     interval_losses: list[float] = []
     t_loop = time.time()
+    stage_seconds = 0.0  # training-thread time spent evaluating and snapshotting checkpoints
     kill_at = int(os.environ.get("GLASSBOX_KILL_AT_STEP", "0") or 0)
     try:
         for step_idx in range(start, total):
@@ -318,9 +319,11 @@ def run_pretrain(resource: Resource, store: ArtifactStore, *, dist: Optional[Dis
             metrics.record(step, {**stats, "tokens": plan.tokens_at(step)})
             progress.update(step, {"loss": stats["loss"], "lr": stats["lr"], "tokens_per_s": stats["tokens_per_s"]})
             if step in ckpt_steps:
+                t_ck = time.perf_counter()
                 prev_digest = _checkpoint(trainer, spec, run_store, publisher, metrics, hf_tok, tmp_root, step,
                                           interval_start, interval_losses, prev_digest)
                 interval_start, interval_losses = step, []
+                stage_seconds += time.perf_counter() - t_ck
             if hooks.on_step:
                 hooks.on_step(step, stats)
             if kill_at and step == kill_at:
@@ -352,9 +355,13 @@ def run_pretrain(resource: Resource, store: ArtifactStore, *, dist: Optional[Dis
     seconds = time.time() - t_loop
     man = publisher.manifest if publisher is not None else (read_manifest(run_store) or Manifest())
     done = total - start
+    extra = {"loop_seconds": seconds, "checkpoint_seconds": stage_seconds}
+    if publisher is not None:
+        extra.update(publish_blocked_seconds=publisher.blocked_seconds, upload_seconds=publisher.upload_seconds)
     return RunResult(run_store.uri(), man, total, resumed_from=start or None,
                      final_loss=man.latest.loss if man.latest else None, seconds=time.time() - t_start,
-                     tokens_per_s=done * cfg.tokens_per_step / seconds if seconds > 0 and done else 0.0)
+                     tokens_per_s=done * cfg.tokens_per_step / seconds if seconds > 0 and done else 0.0,
+                     extra=extra)
 
 
 def _checkpoint(trainer: Trainer, spec, run_store: ArtifactStore, publisher: Optional[CheckpointPublisher],
