@@ -165,15 +165,26 @@ class Trainer:
         return float(loss), grads
 
     def eval_loss(self, examples: Sequence[Any], per_device_batch_size: int) -> float:
-        """Mean loss over full batches of examples (is_training=False)."""
+        """Mean loss over examples (is_training=False), batches weighted by their real examples.
+
+        The last batch is padded with repeats of the last example, so a set smaller than one
+        global batch still evaluates.
+        """
+        if not examples:
+            return float("nan")
         if self._jit_eval is None:
             self._jit_eval = jax.jit(lambda s, b, r: self.loss_fn(r, s, s.params, b, False),
                                      out_shardings=self.deployer.replicated)
-        losses = []
-        for hb in self.deployer.get_model_input_batches(examples, per_device_batch_size, self.collate_fn,
-                                                         shuffle=False, drop_last=True):
-            losses.append(float(self._jit_eval(self.state, self.deployer.shard_batch(hb), jax.random.key(0))))
-        return float(np.mean(losses)) if losses else float("nan")
+        gbs = self.deployer.global_batch_size(per_device_batch_size)
+        n = len(examples)
+        padded = list(examples) + [examples[-1]] * (-n % gbs)
+        total = weight = 0.0
+        for i, hb in enumerate(self.deployer.get_model_input_batches(padded, per_device_batch_size, self.collate_fn,
+                                                                      shuffle=False, drop_last=True)):
+            real = min(gbs, n - i * gbs)
+            total += real * float(self._jit_eval(self.state, self.deployer.shard_batch(hb), jax.random.key(0)))
+            weight += real
+        return total / weight
 
     @property
     def params(self) -> Any:
