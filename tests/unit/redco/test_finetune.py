@@ -164,3 +164,35 @@ def test_plan_of_the_7b_tpu_example_picks_shards_from_device_memory_in_seconds(t
     assert rows["model/layers_31/mlp/down_proj/kernel"]["bytesPerDevice"] == 11008 * 4096 * 4 // 16
     assert plan["totals"]["stateBytesPerDevice"] <= 0.75 * 16 * 2**30
     assert seconds < 60
+
+
+@pytest.mark.slow
+def test_soft_q_finetune_from_a_spec_publishes_and_resumes_its_target_network(tmp_path):
+    from glassbox_workloads import finetune
+    from glassbox_workloads.recipes.rewards import vowel_share
+
+    assert vowel_share([""], ["aab", ""]) == [100.0 * 2 / 3, 0.0]
+    data = tmp_path / "targets.jsonl"
+    data.write_text("".join(json.dumps({"prompt": "w", "target": t}) + "\n" for t in ["banana", "kiwi", "fig", "plum"] * 4))
+    s = ShardedFinetuneSpec.model_validate({
+        "model": {"architecture": "gpt2", "config": {"hiddenSize": 32, "intermediateSize": 64, "numLayers": 1,
+                                                     "numHeads": 2, "maxPositionEmbeddings": 32}},
+        "data": {"train": {"uri": str(data)}, "eval": {"uri": str(data), "limit": 4},
+                 "maxSourceLength": 8, "maxTargetLength": 8},
+        "recipe": {"name": "soft-q", "softQ": {"rewardFn": "glassbox_workloads.recipes.rewards:vowel_share",
+                                               "tau": 0.5, "topK": 20, "rewardRange": {"min": -5, "max": 5}}},
+        "training": {"perDeviceBatchSize": 4, "maxSteps": 2, "checkpointEvery": 1, "learningRate": 1e-3},
+        "resources": {"backend": "local"},
+    })
+    root = open_store(tmp_path / "store")
+    run_store = root.sub("default/shardedfinetune/sq-00000000")
+    res = finetune.run(s, run_store, root=root, name="sq")
+    m = read_manifest(run_store)
+    assert res.steps == 2 and [c.step for c in m.checkpoints] == [1, 2]
+    assert "reward" in m.checkpoints[-1].evals
+    index = json.loads((tmp_path / "store" / "default/shardedfinetune/sq-00000000/checkpoints/00000002/sharded/index.json").read_text())
+    assert any(k.startswith("extra/target/") for k in index["arrays"])  # the target network is saved
+    run_store.write_json("manifest.json", m.model_copy(update={"state": "running"}).to_json())
+    s3 = s.model_copy(update={"training": s.training.model_copy(update={"max_steps": 3})})
+    again = finetune.run(s3, run_store, root=root, name="sq")
+    assert again.resumed_from == 2 and again.steps == 3
