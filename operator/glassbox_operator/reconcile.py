@@ -3,10 +3,13 @@ status to write once. Level-based: any number of passes over the same state chan
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Optional
+
+from kubernetes.client.exceptions import ApiException
 
 from glassbox_api.manifest import Manifest, read_manifest
 from glassbox_api.resource import InvalidResource, Resource, parse_resource
@@ -19,9 +22,36 @@ from .kube import Kube
 from .localrunner import LocalRunner
 from .render import serving
 from .render.common import MISSING, RenderError, store_target
-from .status import Event, Observation, compute, plan_of
+from .status import Event, Observation, compute, iso, plan_of
 
 log = logging.getLogger("glassbox.reconcile")
+
+APPLIED = "ChildrenApplied"
+"""Condition set False (reason Forbidden, Invalid, ...) while the apiserver refuses a child."""
+
+
+def _find(conds: Optional[list[dict[str, Any]]], ctype: str) -> Optional[dict[str, Any]]:
+    return next((c for c in conds or [] if c.get("type") == ctype), None)
+
+
+def _set_cond(status: dict[str, Any], cond: dict[str, Any]) -> None:
+    conds = [c for c in status.get("conditions") or [] if c.get("type") != cond["type"]]
+    status["conditions"] = sorted([*conds, cond], key=lambda c: c["type"])
+
+
+def _api_reason(exc: ApiException) -> str:
+    try:
+        reason = json.loads(exc.body or "{}").get("reason")
+    except (ValueError, AttributeError):
+        reason = None
+    return reason or {403: "Forbidden", 404: "NotFound", 409: "Conflict", 422: "Invalid"}.get(exc.status or 0, "ApplyFailed")
+
+
+def _api_message(exc: ApiException) -> str:
+    try:
+        return json.loads(exc.body or "{}").get("message") or str(exc.reason)
+    except (ValueError, AttributeError):
+        return f"{exc.status} {exc.reason}"
 
 # Status keys the operator owns; a key that disappears is removed with an explicit null.
 STATUS_KEYS = ("phase", "observedGeneration", "conditions", "artifacts", "children", "lineage", "retries",
@@ -101,6 +131,19 @@ class Reconciler:
         return R.observer(ctx)(self.kube.get(wl["apiVersion"], wl["kind"], ctx.namespace, wl["metadata"]["name"]))
 
     def reconcile(self, body: dict[str, Any]) -> Result:
+        try:
+            return self._pass(body)
+        except ApiException as exc:
+            # The apiserver refused a read or a write of a child (RBAC, admission, a schema): not
+            # terminal, but visible in status and events instead of only in the operator's log.
+            old = dict(body.get("status") or {})
+            status = dict(old, phase=old.get("phase") or "Pending")
+            gen = (body.get("metadata") or {}).get("generation")
+            if gen is not None:
+                status["observedGeneration"] = gen
+            return self._apply_failed(old, status, [dict(c) for c in old.get("children") or []], exc, self.clock())
+
+    def _pass(self, body: dict[str, Any]) -> Result:
         old = dict(body.get("status") or {})
         now = self.clock()
         doc = {k: body[k] for k in ("apiVersion", "kind", "metadata", "spec") if k in body}
@@ -138,6 +181,11 @@ class Reconciler:
             out.status["children"] = [R.ref(c) for c in children]
         elif old_children:
             out.status["children"] = old_children
+        if (_find(out.status.get("conditions"), APPLIED) or {}).get("status") == "False":
+            cond = {"type": APPLIED, "status": "True", "reason": "Applied", "message": "", "lastTransitionTime": iso(now)}
+            if out.status.get("observedGeneration") is not None:
+                cond["observedGeneration"] = out.status["observedGeneration"]
+            _set_cond(out.status, cond)
         if "progress" not in out.status and old.get("progress"):
             out.status["progress"] = old["progress"]  # the store was unreadable: keep what we knew
         return Result(out.status, status_patch(old, out.status), out.events, out.requeue_after,
@@ -174,6 +222,26 @@ class Reconciler:
                 self.local.stop(ctx.namespace, ctx.uid, name)
             else:
                 self.kube.delete(api_version, kind, ctx.namespace, name)
+
+    def _apply_failed(self, old: dict[str, Any], status: dict[str, Any], old_children: list[dict[str, Any]],
+                      exc: ApiException, now: datetime) -> Result:
+        """A child call the apiserver refused: condition ChildrenApplied=False with the HTTP reason
+        (Forbidden, Invalid, ...), a Warning event on the first failure, retried with backoff."""
+        reason = _api_reason(exc)
+        message = _api_message(exc)
+        prev = _find(old.get("conditions"), APPLIED)
+        cond = {"type": APPLIED, "status": "False", "reason": reason, "message": message[:32768],
+                "lastTransitionTime": prev["lastTransitionTime"] if prev and prev.get("status") == "False" else iso(now)}
+        if status.get("observedGeneration") is not None:
+            cond["observedGeneration"] = status["observedGeneration"]
+        status = dict(status, message=message[:4096])
+        if old_children:
+            status["children"] = old_children
+        _set_cond(status, cond)
+        fresh = not prev or prev.get("status") != "False" or prev.get("reason") != reason
+        events = [Event("Warning", "ChildApplyFailed", f"{reason}: {message}")] if fresh else []
+        log.warning("applying children failed: %s: %s", reason, message)
+        return Result(status, status_patch(old, status), events, requeue_after=5.0)
 
     def _refused(self, body: dict[str, Any], old: dict[str, Any], err: RenderError, now: datetime) -> Result:
         from .status import iso

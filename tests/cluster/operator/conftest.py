@@ -21,9 +21,11 @@ GLASSBOX = str(Path(sys.executable).parent / "glassbox")
 
 
 class Operator:
-    def __init__(self, cluster: Cluster, s3, workdir: Path, kubeconfig: Path | None = None):
+    def __init__(self, cluster: Cluster, s3, workdir: Path, kubeconfig: Path | None = None,
+                 scope: list[str] | None = None):
         self.cluster, self.s3, self.workdir = cluster, s3, workdir
         self.kubeconfig = kubeconfig or cluster.kubeconfig
+        self.scope = scope or ["-A"]
         self.proc: subprocess.Popen | None = None
         self.config = workdir / "config.yaml"
         values = yaml.safe_load((ROOT / "charts/glassbox/values.yaml").read_text())
@@ -40,7 +42,7 @@ class Operator:
         self.starts += 1
         log = open(self.workdir / f"operator-{self.starts}.log", "wb")
         self.proc = subprocess.Popen(
-            [GLASSBOX, "operator", "--standalone", "-A", "--config", str(self.config), "--resync-seconds", "1",
+            [GLASSBOX, "operator", "--standalone", *self.scope, "--config", str(self.config), "--resync-seconds", "1",
              "--log-level", "warning"],
             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
