@@ -1,0 +1,63 @@
+"""The kinds the lifecycle tests do not cover, on the real control plane: KGHarvest and MetricEval
+as batch Jobs (pods placed by the real scheduler, KWOK completes them) to Succeeded; DialogBot
+trains as a Job first, then serves through a KServe InferenceService that reports Ready."""
+
+from __future__ import annotations
+
+from test_lifecycle import NOW, cond, events, example, patch_status, wait_phase
+
+
+def job_kind(file: str, name: str, ns: str, accel: str | None) -> dict:
+    d = example(file)
+    d["metadata"] = {"name": name, "namespace": ns}
+    d["spec"]["resources"] = {"backend": "job", "workers": 1, **({"accelerator": accel} if accel else {}),
+                              "cpu": "1", "memory": "1Gi"}
+    d["spec"]["storage"] = {}
+    return d
+
+
+def pods_of_job(cluster, ns, job):
+    return cluster.kubectl_json("get", "pods", "-n", ns, "-l", f"batch.kubernetes.io/job-name={job}")["items"]
+
+
+def test_kgharvest_job_on_gpu_succeeds(cluster, operator, namespace):
+    cluster.apply(job_kind("kgharvest-gpu.yaml", "kg", namespace, "h100"))
+    wait_phase(cluster, "kgharvest", "kg", namespace, "Succeeded")
+    pods = pods_of_job(cluster, namespace, "kg-a0")
+    assert pods and all(p["spec"]["nodeName"].startswith("h100") for p in pods)
+    obj = cluster.get("kgharvest", "kg", namespace)
+    assert cond(obj, "Succeeded")["status"] == "True"
+    assert ("Normal", "Succeeded") in events(cluster, namespace, "kg")
+    assert "Succeeded" in cluster.kubectl("get", "kgh", "kg", "-n", namespace).stdout.splitlines()[1]
+
+
+def test_metriceval_job_on_cpu_succeeds(cluster, operator, namespace):
+    cluster.apply(job_kind("metriceval-gpu.yaml", "me", namespace, None))
+    wait_phase(cluster, "metriceval", "me", namespace, "Succeeded")
+    pods = pods_of_job(cluster, namespace, "me-a0")
+    assert pods and all(p["spec"]["nodeName"].startswith("cpu") for p in pods)
+    assert "Succeeded" in cluster.kubectl("get", "meval", "me", "-n", namespace).stdout.splitlines()[1]
+
+
+def test_dialogbot_trains_then_serves(cluster, operator, namespace):
+    d = example("dialogbot-gpu.yaml")
+    d["metadata"] = {"name": "db", "namespace": namespace}
+    d["spec"]["model"] = {"uri": "s3://glassbox/models/base"}
+    d["spec"]["training"]["resources"] = {"backend": "job", "workers": 1, "accelerator": "h100", "cpu": "1", "memory": "1Gi"}
+    d["spec"]["serving"]["resources"] = {"backend": "kserve", "accelerator": "h100", "cpu": "1", "memory": "1Gi"}
+    d["spec"]["storage"] = {}
+    cluster.apply(d)
+    cluster.wait_for(lambda: cluster.get("job", "db-train-a0", namespace), what="training Job")
+    assert cluster.get("inferenceservice", "db", namespace) is None  # no service before training ends
+    isvc = cluster.wait_for(lambda: cluster.get("inferenceservice", "db", namespace), timeout=90, what="InferenceService after training")
+    obj = cluster.get("dialogbot", "db", namespace)
+    assert cond(obj, "Trained")["status"] == "True"
+    assert ("Normal", "Trained") in events(cluster, namespace, "db")
+    # the service loads the bot's own run (its latest checkpoint, or the run itself before one exists)
+    env = {e["name"]: e.get("value") for e in isvc["spec"]["predictor"]["containers"][0]["env"]}
+    assert env["STORAGE_URI"].startswith(obj["status"]["artifacts"]["runUri"])
+    url = f"http://db.{namespace}.example.com"
+    patch_status(cluster, "inferenceservice", "db", namespace,
+                 {"url": url, "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": NOW}]})
+    wait_phase(cluster, "dialogbot", "db", namespace, "Ready")
+    assert cluster.get("dialogbot", "db", namespace)["status"]["endpoint"] == url
