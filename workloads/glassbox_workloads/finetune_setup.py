@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from glassbox_api.manifest import read_manifest
-from glassbox_api.store import ArtifactStore, NotFound, open_store, split_uri
+from glassbox_api.store import ArtifactStore, open_store, split_uri
 
 from .flax_models import ModelConfig, param_shapes
 from .flax_models.hf import CONFIG, TOKENIZER
@@ -216,5 +216,5 @@ def shapes_for(spec: Any, store: Optional[ArtifactStore] = None, namespace: str 
     return cfg, tok, param_shapes(cfg), source
 
 
-__all__ = ["NotFound", "Placement", "build_recipe", "load_examples", "load_tokenizer", "model_config", "place",
+__all__ = ["Placement", "build_recipe", "load_examples", "load_tokenizer", "model_config", "place",
            "planned_devices", "pool_info", "resolve_model_source", "shapes_for"]

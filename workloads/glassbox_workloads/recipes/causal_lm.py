@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-import jax
 import numpy as np
 
 from .common import Recipe, generate_decoder, masked_cross_entropy, pad_left, pad_right, rouge_scores, strip_after_eos
@@ -81,4 +80,4 @@ def decoder_apply(model) -> Callable:
     return apply_fn
 
 
-__all__ = ["make", "decoder_apply", "prompt_and_response", "jax"]
+__all__ = ["make", "decoder_apply", "prompt_and_response"]

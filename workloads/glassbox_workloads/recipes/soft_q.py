@@ -11,7 +11,7 @@ model (top-k), each scored by a pluggable reward function `module:function`.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -212,4 +212,4 @@ def make_sampler(apply_fn: Callable, tokenizer: Any, max_new_tokens: int, top_k:
 
 
 __all__ = ["make", "make_sampler", "masked_reverse_cumsum", "multi_step_pcl", "pcl_loss", "polyak",
-           "shape_reward", "single_step_pcl", "soft_values", "Optional"]
+           "shape_reward", "single_step_pcl", "soft_values"]

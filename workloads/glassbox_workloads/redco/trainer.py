@@ -7,7 +7,6 @@ soft-Q target network). All of it is one jitted program whose shardings come fro
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
@@ -269,6 +268,3 @@ def _split_micro(x: np.ndarray, accum: int) -> np.ndarray:
         raise ValueError(f"batch of {x.shape[0]} rows does not split into {accum} micro-batches")
     return x.reshape(accum, x.shape[0] // accum, *x.shape[1:])
 
-
-def steps_per_epoch(n_examples: int, global_batch: int) -> int:
-    return math.floor(n_examples / global_batch)
