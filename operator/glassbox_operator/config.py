@@ -88,6 +88,8 @@ class Defaults(_Config):
     """Kueue LocalQueue for children (kueue.x-k8s.io/queue-name); empty: none."""
     priority_class_name: str = ""
     """PriorityClass for workload pods when a resource names none; empty: none."""
+    pod_annotations: dict[str, str] = {}
+    """Annotations put on every workload pod template (Job, JobSet, RayJob); a template's own win."""
 
 
 class OperatorConfig(_Config):

@@ -26,6 +26,8 @@ from .status import Event, Observation, compute, iso, plan_of
 
 log = logging.getLogger("glassbox.reconcile")
 
+STORE = "StoreReadable"
+"""Condition set False (reason ManifestUnreadable) while the run manifest cannot be read."""
 APPLIED = "ChildrenApplied"
 """Condition set False (reason Forbidden, Invalid, ...) while the apiserver refuses a child."""
 
@@ -86,13 +88,17 @@ class Reconciler:
 
     # ---- reading the store --------------------------------------------------------------------
     def _manifest(self, ctx: Context, run_uri: str) -> Optional[Manifest]:
+        return self._read_manifest(ctx, run_uri)[0]
+
+    def _read_manifest(self, ctx: Context, run_uri: str) -> tuple[Optional[Manifest], Optional[str]]:
+        """(the manifest or None when nothing is published yet, None) or (None, why it is unreadable)."""
         t = store_target(ctx)
         try:
             settings = S3Settings.from_env(endpoint=t.endpoint, secure=t.secure, region=t.region) if t.endpoint else None
-            return read_manifest(open_store(run_uri, settings=settings, retry=self.store_retry))
+            return read_manifest(open_store(run_uri, settings=settings, retry=self.store_retry)), None
         except (StoreError, OSError, ValueError) as exc:
             log.info("manifest of %s unreadable: %s", run_uri, exc)
-            return None
+            return None, f"{type(exc).__name__}: {exc}"[:1024]
 
     def _resolve(self, ctx: Context, old: dict[str, Any]) -> tuple[Optional[dict[str, Any]], Optional[str]]:
         """model.fromRun -> (lineage, None) or (None, why we wait). Resolved once: the model is immutable."""
@@ -156,13 +162,15 @@ class Reconciler:
         obs = Observation()
         children: list[dict[str, Any]] = []
         manifest = None
+        unreadable: Optional[str] = None
         try:
             lineage, waiting = (None, None) if plan.teardown else self._resolve(ctx, old)
             ctx = self._with_models(ctx, lineage)
             artifacts = R.artifacts(ctx)
             if not waiting:
                 children = self._children_for(ctx)
-            manifest = self._manifest(ctx, artifacts["runUri"]) if store_target(ctx).endpoint or R.backend(ctx) == "local" else None
+            if store_target(ctx).endpoint or R.backend(ctx) == "local":
+                manifest, unreadable = self._read_manifest(ctx, artifacts["runUri"])
             obs = Observation(
                 workload=self._observe(ctx, children) if children else MISSING,
                 artifacts=artifacts, lineage=lineage, waiting=waiting,
@@ -183,6 +191,16 @@ class Reconciler:
             out.status["children"] = old_children
         if (_find(out.status.get("conditions"), APPLIED) or {}).get("status") == "False":
             cond = {"type": APPLIED, "status": "True", "reason": "Applied", "message": "", "lastTransitionTime": iso(now)}
+            if out.status.get("observedGeneration") is not None:
+                cond["observedGeneration"] = out.status["observedGeneration"]
+            _set_cond(out.status, cond)
+        if unreadable or (_find(old.get("conditions"), STORE) or {}).get("status") == "False":
+            # The run manifest could not be read (store down, bad endpoint, corrupt JSON): say so;
+            # the workload runs on, progress is what we knew.
+            cond = {"type": STORE, "status": "False" if unreadable else "True",
+                    "reason": "ManifestUnreadable" if unreadable else "ManifestRead", "message": unreadable or ""}
+            prev = _find(old.get("conditions"), STORE)
+            cond["lastTransitionTime"] = prev["lastTransitionTime"] if prev and prev.get("status") == cond["status"] else iso(now)
             if out.status.get("observedGeneration") is not None:
                 cond["observedGeneration"] = out.status["observedGeneration"]
             _set_cond(out.status, cond)

@@ -422,7 +422,7 @@ def test_default_config_matches_the_test_cluster_pools(default_docs: list[dict[s
     assert tpu["tolerations"] == [{"key": "google.com/tpu", "operator": "Exists", "effect": "NoSchedule"}]
     assert tpu["tpu"] == {"accelerator": "tpu-v5-lite-podslice", "topology": "4x4", "hosts": 4}
     assert set(config["storage"]) == {"endpoint", "bucket", "prefix", "region", "secure", "credentialsSecret"}
-    assert set(config["defaults"]) == {"images", "backend", "queueName", "priorityClassName"}
+    assert set(config["defaults"]) == {"images", "backend", "queueName", "priorityClassName", "podAnnotations"}
     assert set(config["defaults"]["images"]) == {"torch", "jax", "serving"}
 
 

@@ -318,6 +318,7 @@ def pod_spec(ctx: Context, containers: list[dict[str, Any]], place: Placement, *
 
 def pod_template(ctx: Context, component: str, spec: dict[str, Any], annotations: Optional[dict[str, str]] = None) -> dict[str, Any]:
     meta: dict[str, Any] = {"labels": {k: v for k, v in labels(ctx, component).items() if k != QUEUE_LABEL}}
+    annotations = {**ctx.config.defaults.pod_annotations, **(annotations or {})}
     if annotations:
         meta["annotations"] = annotations
     return {"metadata": meta, "spec": spec}

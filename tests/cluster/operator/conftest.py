@@ -22,7 +22,7 @@ GLASSBOX = str(Path(sys.executable).parent / "glassbox")
 
 class Operator:
     def __init__(self, cluster: Cluster, s3, workdir: Path, kubeconfig: Path | None = None,
-                 scope: list[str] | None = None):
+                 scope: list[str] | None = None, defaults: dict | None = None):
         self.cluster, self.s3, self.workdir = cluster, s3, workdir
         self.kubeconfig = kubeconfig or cluster.kubeconfig
         self.scope = scope or ["-A"]
@@ -32,7 +32,7 @@ class Operator:
         storage = dict(values["storage"], endpoint=s3.host, secure=s3.secure)
         self.config.write_text(yaml.safe_dump({
             "apiVersion": "glassbox.dev/v1alpha1", "kind": "OperatorConfig",
-            "nodePools": values["nodePools"], "storage": storage, "defaults": values["defaults"],
+            "nodePools": values["nodePools"], "storage": storage, "defaults": {**values["defaults"], **(defaults or {})},
             "localStateDir": str(workdir / "local"),
         }))
         self.starts = 0

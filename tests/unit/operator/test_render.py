@@ -161,6 +161,23 @@ def test_priority_class_and_queue_default_from_config():
     assert pod(render(ctx(res2, cfg))[-1])["priorityClassName"] == "urgent"
 
 
+@pytest.mark.parametrize("backend,workers,accel", [("job", 1, None), ("ray", 2, "h100"), ("jobset", 4, "tpu-v5e-16")])
+def test_pod_annotations_from_config_on_every_workload_pod_template(backend, workers, accel):
+    cfg = config()
+    cfg = cfg.model_copy(update={"defaults": cfg.defaults.model_copy(update={"pod_annotations": {"example.com/a": "1"}})})
+    res = resource(PRETRAIN, resources__backend=backend, resources__workers=workers, resources__accelerator=accel)
+    wl = render(ctx(res, cfg))[-1]
+    if backend == "job":
+        templates = [wl["spec"]["template"]]
+    elif backend == "ray":
+        rc = wl["spec"]["rayClusterSpec"]
+        templates = [rc["headGroupSpec"]["template"], *(g["template"] for g in rc["workerGroupSpecs"])]
+    else:
+        templates = [rj["template"]["spec"]["template"] for rj in wl["spec"]["replicatedJobs"]]
+    assert templates and all(t["metadata"]["annotations"]["example.com/a"] == "1" for t in templates)
+    assert "annotations" not in render(ctx(res))[-1]["spec"].get("template", {}).get("metadata", {})
+
+
 def test_render_is_deterministic_and_teardown_renders_nothing():
     res = resource(PRETRAIN, resources__priorityClassName=None)
     assert render(ctx(res)) == render(ctx(res))
