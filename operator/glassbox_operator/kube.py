@@ -48,6 +48,12 @@ class Kube:
         except NotFoundError:
             return False
 
+    def list(self, api_version: str, kind: str, namespace: str, *, label_selector: Optional[str] = None,
+             field_selector: Optional[str] = None) -> list[dict[str, Any]]:
+        out = self.client.get(self._resource(api_version, kind), namespace=namespace,
+                              label_selector=label_selector, field_selector=field_selector)
+        return [item.to_dict() for item in out.items]
+
     def get_glassbox(self, kind: str, namespace: str, name: str) -> Optional[dict[str, Any]]:
         if kind not in KINDS:
             return None

@@ -11,6 +11,7 @@ from typing import Any, Callable, Optional
 
 from kubernetes.client.exceptions import ApiException
 
+from glassbox_api.constants import LABEL_ATTEMPT, LABEL_UID
 from glassbox_api.manifest import Manifest, read_manifest
 from glassbox_api.resource import InvalidResource, Resource, parse_resource
 from glassbox_api.store import RetryPolicy, S3Settings, StoreError, open_store
@@ -28,6 +29,8 @@ log = logging.getLogger("glassbox.reconcile")
 
 STORE = "StoreReadable"
 """Condition set False (reason ManifestUnreadable) while the run manifest cannot be read."""
+SCHEDULED = "PodsScheduled"
+"""Condition set False (FailedCreate, Unschedulable) while the workload's pods cannot be created or placed."""
 APPLIED = "ChildrenApplied"
 """Condition set False (reason Forbidden, Invalid, ...) while the apiserver refuses a child."""
 
@@ -39,6 +42,15 @@ def _find(conds: Optional[list[dict[str, Any]]], ctype: str) -> Optional[dict[st
 def _set_cond(status: dict[str, Any], cond: dict[str, Any]) -> None:
     conds = [c for c in status.get("conditions") or [] if c.get("type") != cond["type"]]
     status["conditions"] = sorted([*conds, cond], key=lambda c: c["type"])
+
+
+class _Done(Exception):
+    """Nothing (more) to look at."""
+
+
+def _uid_of(kube: Kube, child: dict[str, Any]) -> Optional[str]:
+    obj = kube.get(child["apiVersion"], child["kind"], child["metadata"]["namespace"], child["metadata"]["name"])
+    return ((obj or {}).get("metadata") or {}).get("uid")
 
 
 def _api_reason(exc: ApiException) -> str:
@@ -204,6 +216,9 @@ class Reconciler:
             if out.status.get("observedGeneration") is not None:
                 cond["observedGeneration"] = out.status["observedGeneration"]
             _set_cond(out.status, cond)
+        active = bool(children) and out.status.get("phase") in ("Pending", "Running") and not plan.teardown
+        if active or _find(old.get("conditions"), SCHEDULED):
+            self._scheduling(ctx, children if active else [], old, out.status, out.events, now)
         if "progress" not in out.status and old.get("progress"):
             out.status["progress"] = old["progress"]  # the store was unreadable: keep what we knew
         return Result(out.status, status_patch(old, out.status), out.events, out.requeue_after,
@@ -240,6 +255,55 @@ class Reconciler:
                 self.local.stop(ctx.namespace, ctx.uid, name)
             else:
                 self.kube.delete(api_version, kind, ctx.namespace, name)
+
+    def _scheduling(self, ctx: Context, children: list[dict[str, Any]], old: dict[str, Any], status: dict[str, Any],
+                    events: list[Event], now: datetime) -> None:
+        """PodsScheduled=False when the workload's pods cannot be created (the child's FailedCreate
+        events: a missing PriorityClass, quota, admission) or placed (a pod's Unschedulable
+        condition); True again once they are. Read-only; never blocks a pass."""
+        wl = R.workload(children)
+        problem: Optional[tuple[str, str]] = None
+        try:
+            if wl is None or wl["kind"] in ("LocalProcess", "InferenceService"):
+                raise _Done
+            sel = f"{LABEL_UID}={ctx.uid},{LABEL_ATTEMPT}={ctx.plan.attempt}"
+            pods = self.kube.list("v1", "Pod", ctx.namespace, label_selector=sel)
+            for pod in pods:
+                for c in (pod.get("status") or {}).get("conditions") or []:
+                    if c.get("type") == "PodScheduled" and c.get("status") == "False":
+                        problem = (c.get("reason") or "Unschedulable", f"pod {pod['metadata']['name']}: {c.get('message') or ''}")
+                        break
+                if problem:
+                    break
+            if not pods:
+                name = wl["metadata"]["name"]
+                failed = [e for e in self.kube.list("v1", "Event", ctx.namespace, field_selector=f"involvedObject.name={name},type=Warning")
+                          if e.get("reason") == "FailedCreate"]
+                if failed:
+                    uid = _uid_of(self.kube, wl)
+                    mine = [e for e in failed if (e.get("involved_object") or e.get("involvedObject") or {}).get("uid") == uid]
+                    if mine:
+                        latest = max(mine, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
+                        problem = ("FailedCreate", latest.get("message") or "")
+        except _Done:
+            pass
+        except ApiException as exc:
+            log.info("cannot read pods/events of %s: %s", wl["metadata"]["name"], exc.reason)
+            return
+        prev = _find(old.get("conditions"), SCHEDULED)
+        if problem is None and not prev:
+            return
+        s = "False" if problem else "True"
+        reason, message = problem or ("Scheduled", "")
+        cond = {"type": SCHEDULED, "status": s, "reason": reason, "message": message[:32768],
+                "lastTransitionTime": prev["lastTransitionTime"] if prev and prev.get("status") == s else iso(now)}
+        if status.get("observedGeneration") is not None:
+            cond["observedGeneration"] = status["observedGeneration"]
+        _set_cond(status, cond)
+        if problem:
+            status["message"] = f"{reason}: {message}"[:4096]
+            if not prev or prev.get("status") != "False" or prev.get("reason") != reason:
+                events.append(Event("Warning", reason, message))
 
     def _apply_failed(self, old: dict[str, Any], status: dict[str, Any], old_children: list[dict[str, Any]],
                       exc: ApiException, now: datetime) -> Result:

@@ -286,7 +286,8 @@ def test_cluster_scope_grants(default_docs: list[dict[str, Any]]) -> None:
                 ("serving.kserve.io", "inferenceservices"), ("", "configmaps"), ("", "serviceaccounts")]:
         assert g[key] == crud, key
     assert g[("ray.io", "rayclusters")] == g[("", "pods")] == {"get", "list", "watch"}
-    assert g[("", "events")] == g[("events.k8s.io", "events")] == {"create", "patch"}
+    assert g[("", "events")] == {"get", "list", "watch", "create", "patch"}
+    assert g[("events.k8s.io", "events")] == {"create", "patch"}
     assert g[("kopf.dev", "clusterkopfpeerings")] == {"get", "list", "watch", "patch"}
     assert g[("apiextensions.k8s.io", "customresourcedefinitions")] == {"get", "list", "watch"}
     # Nothing else: no Secrets, no Nodes, no Namespaces, no RBAC objects, nothing unlisted.

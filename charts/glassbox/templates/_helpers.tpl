@@ -155,9 +155,10 @@ nothing by accident.
   resources: ["pods"]
   verbs: ["get", "list", "watch"]
 # Kubernetes Events (Kopf posts core/v1 events; the events.k8s.io/v1 API is the same store).
+# Read too: a child's FailedCreate (missing PriorityClass, quota, admission) goes into status.
 - apiGroups: [""]
   resources: ["events"]
-  verbs: ["create", "patch"]
+  verbs: ["get", "list", "watch", "create", "patch"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
