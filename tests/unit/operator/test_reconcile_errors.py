@@ -1,0 +1,100 @@
+"""Reconcile error paths without a cluster: an apiserver refusal, an unreadable store and pods
+that cannot be created or placed become conditions and events, never exceptions."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+from kubernetes.client.exceptions import ApiException
+
+from glassbox_operator.localrunner import LocalRunner
+from glassbox_operator.reconcile import Reconciler
+from glassbox_api.store import RetryPolicy
+
+from opkit import UID, config, example
+
+NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+class FakeKube:
+    def __init__(self, refuse: Optional[str] = None, pods: list[dict] | None = None, events: list[dict] | None = None):
+        self.objs: dict[tuple[str, str], dict] = {}
+        self.refuse, self.pods, self.events = refuse, pods or [], events or []
+
+    def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+        if obj["kind"] == self.refuse:
+            body = {"reason": "Forbidden", "message": f'{obj["kind"].lower()}s is forbidden: User "sa" cannot patch'}
+            raise _api(403, body)
+        stored = dict(obj, metadata=dict(obj["metadata"], uid=f"uid-{obj['metadata']['name']}"))
+        self.objs[(obj["kind"], obj["metadata"]["name"])] = stored
+        return stored
+
+    def get(self, api_version: str, kind: str, namespace: str, name: str) -> Optional[dict[str, Any]]:
+        return self.objs.get((kind, name))
+
+    def delete(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
+        return self.objs.pop((kind, name), None) is not None
+
+    def list(self, api_version: str, kind: str, namespace: str, **_: Any) -> list[dict[str, Any]]:
+        return self.pods if kind == "Pod" else self.events
+
+    def get_glassbox(self, kind: str, namespace: str, name: str) -> None:
+        return None
+
+
+def _api(status: int, body: dict) -> ApiException:
+    e = ApiException(status=status, reason=body["reason"])
+    e.body = json.dumps(body)
+    return e
+
+
+def body(**resources: Any) -> dict:
+    d = example("pretrain-gpu.yaml")
+    d["metadata"] = {"name": "r", "namespace": "ns", "uid": UID, "generation": 1}
+    d["spec"]["resources"] = {"backend": "job", "workers": 1, "cpu": "1", "memory": "1Gi", **resources}
+    d["spec"]["storage"] = {}
+    return d
+
+
+def reconciler(kube: FakeKube, tmp_path, **storage: Any) -> Reconciler:
+    return Reconciler(kube, config(**storage), LocalRunner(tmp_path), clock=lambda: NOW,
+                      store_retry=RetryPolicy(deadline=0.2, initial=0.05, maximum=0.1))
+
+
+def cond(status: dict, ctype: str) -> dict | None:
+    return next((c for c in status.get("conditions", []) if c["type"] == ctype), None)
+
+
+def test_refused_child_is_a_condition_and_one_event(tmp_path):
+    r = reconciler(FakeKube(refuse="Job"), tmp_path, endpoint="127.0.0.1:9")
+    res = r.reconcile(body())
+    c = cond(res.status, "ChildrenApplied")
+    assert c["status"] == "False" and c["reason"] == "Forbidden" and "jobs is forbidden" in c["message"]
+    assert [(e.type, e.reason) for e in res.events] == [("Warning", "ChildApplyFailed")]
+    assert res.requeue_after and res.status["phase"] == "Pending" and res.status["observedGeneration"] == 1
+    again = r.reconcile({**body(), "status": res.status})
+    assert again.events == [] and cond(again.status, "ChildrenApplied")["lastTransitionTime"] == c["lastTransitionTime"]
+
+
+def test_unreadable_store_is_a_condition(tmp_path):
+    r = reconciler(FakeKube(), tmp_path, endpoint="127.0.0.1:9")
+    res = r.reconcile(body())
+    c = cond(res.status, "StoreReadable")
+    assert c["status"] == "False" and c["reason"] == "ManifestUnreadable" and c["message"]
+    assert ("Job", "r-a0") in r.kube.objs  # the workload is applied anyway
+
+
+def test_unschedulable_pod_and_failed_create(tmp_path):
+    pod = {"metadata": {"name": "r-a0-x"}, "status": {"conditions": [
+        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/9 nodes are available: Insufficient cpu."}]}}
+    res = reconciler(FakeKube(pods=[pod]), tmp_path, endpoint="127.0.0.1:9").reconcile(body())
+    c = cond(res.status, "PodsScheduled")
+    assert c["status"] == "False" and c["reason"] == "Unschedulable" and "Insufficient cpu" in c["message"]
+    assert ("Warning", "Unschedulable") in [(e.type, e.reason) for e in res.events]
+    ev = {"reason": "FailedCreate", "type": "Warning", "message": "no PriorityClass with name x was found",
+          "involvedObject": {"uid": "uid-r-a0"}, "lastTimestamp": "2026-01-01T00:00:00Z"}
+    res = reconciler(FakeKube(events=[ev]), tmp_path, endpoint="127.0.0.1:9").reconcile(body())
+    c = cond(res.status, "PodsScheduled")
+    assert c["status"] == "False" and c["reason"] == "FailedCreate" and "PriorityClass" in c["message"]
