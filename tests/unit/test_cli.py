@@ -100,3 +100,10 @@ def test_crds_check_passes_on_the_committed_tree(monkeypatch):
     monkeypatch.chdir(ROOT)
     res = cli.invoke(app, ["crds", "--check"])
     assert res.exit_code == 0, res.output
+
+
+def test_run_says_which_kinds_it_can_run(tmp_path):
+    # The real subprocess: a valid resource of a kind without a workload is refused, not faked.
+    res = cli.invoke(app, ["run", str(ROOT / "examples" / "kgharvest-tiny.yaml"), "--store", str(tmp_path)])
+    assert res.exit_code == runner.EXIT_NOT_RUNNABLE
+    assert not any(tmp_path.iterdir()), "nothing may be published for a kind that cannot run"

@@ -1,6 +1,6 @@
 """`python -m glassbox_workloads <kind> --spec FILE [--store URI] [--run-id ID]`: one entrypoint for
-every backend (DESIGN.md section 5). Exit codes: 0 done, 1 the run failed, 2 bad usage, bad spec or
-a kind this image cannot run."""
+every backend (DESIGN.md section 5). Exit codes: 0 done, 1 the run failed, 2 bad usage or bad spec,
+3 a kind this installation cannot run yet."""
 
 from __future__ import annotations
 
@@ -22,7 +22,15 @@ RUNNERS: dict[str, Optional[str]] = {
     "dialogbot": None,
 }
 
-EXIT_FAILED, EXIT_USAGE = 1, 2
+EXIT_FAILED, EXIT_USAGE, EXIT_NOT_RUNNABLE = 1, 2, 3
+
+# Display names, for messages a person reads.
+KIND_NAMES = {k.lower(): k for k in ("PretrainRun", "ShardedFinetune", "ScorerService", "KGHarvest", "MetricEval", "DialogBot")}
+
+
+def runnable() -> list[str]:
+    """The kinds this installation can run."""
+    return [KIND_NAMES[k] for k, target in RUNNERS.items() if target is not None]
 
 
 def parser() -> argparse.ArgumentParser:
@@ -58,8 +66,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"error: unknown kind {args.kind!r}; known: {', '.join(RUNNERS)}", file=sys.stderr)
         return EXIT_USAGE
     if RUNNERS[kind] is None:
-        print(f"error: the {args.kind} workload is not available yet in this image", file=sys.stderr)
-        return EXIT_USAGE
+        print(
+            f"error: glassbox cannot run {KIND_NAMES[kind]} resources yet (the resource itself may be "
+            f"valid: check it with `glassbox validate`); it runs {' and '.join(runnable())}",
+            file=sys.stderr,
+        )
+        return EXIT_NOT_RUNNABLE
     if not args.store:
         print("error: no artifact store: pass --store URI or set GLASSBOX_STORE", file=sys.stderr)
         return EXIT_USAGE
