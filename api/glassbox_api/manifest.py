@@ -209,6 +209,8 @@ class RunRecord(_Record):
     spec: dict[str, Any]
     """The spec as applied (camelCase, as in the YAML)."""
     spec_digest: str = ""
+    """sha256 of the spec fields that must not change between attempts (for PretrainRun: model,
+    data, training); a resume with a different digest is refused."""
     code_version: str = ""
     image: Optional[str] = None
     seeds: dict[str, int] = Field(default_factory=dict)

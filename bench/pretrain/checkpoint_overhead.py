@@ -17,6 +17,7 @@ import argparse
 import os
 import tempfile
 import time
+import uuid
 
 import torch
 
@@ -43,7 +44,7 @@ def one(every: int, steps: int, args, root: str, tag: str):
     from glassbox_workloads.runtime.spec import Resource
 
     s = spec(every, steps, args)
-    res = Resource("PretrainRun", f"bench-{tag}", "bench", f"{tag}{time.time_ns()}", s,
+    res = Resource("PretrainRun", f"bench-{tag}", "bench", uuid.uuid4().hex, s,
                    s.model_dump(by_alias=True, exclude_none=True, mode="json"))
     store = open_store(args.store or root)
     r = run_pretrain(res, store, hooks=TrainHooks(quiet=True))
@@ -68,10 +69,15 @@ def main() -> None:
         steps = max(4, round(args.seconds / sec_per_step))
         every = max(1, round(args.interval / sec_per_step))
         print(f"calibration: {sec_per_step:.3f} s/step -> {steps} steps, a checkpoint every {every} steps", flush=True)
-        base, ck, per_ckpt, stage, blocked, n_ck, size = [], [], [], [], [], 0, 0
+        base, ck, per_ckpt, stage, blocked, upload, n_ck, size = [], [], [], [], [], [], 0, 0
         for r in range(args.runs):
-            b = one(steps, steps, args, root, "base")  # only the final checkpoint
-            c = one(every, steps, args, root, "ckpt")
+            # Alternate the order, so load that grows or fades during a run pair hits both alike.
+            if r % 2 == 0:
+                b = one(steps, steps, args, root, "base")  # only the final checkpoint
+                c = one(every, steps, args, root, "ckpt")
+            else:
+                c = one(every, steps, args, root, "ckpt")
+                b = one(steps, steps, args, root, "base")
             tb, tc = b.extra["loop_seconds"], c.extra["loop_seconds"]
             n_ck = len(c.manifest.checkpoints)
             size = c.manifest.latest.size
@@ -79,11 +85,17 @@ def main() -> None:
             ck.append(tc)
             per_ckpt.append((tc - tb) / max(1, n_ck - 1))
             stage.append(c.extra["checkpoint_seconds"] / n_ck)
-            blocked.append(c.extra["publish_blocked_seconds"])
+            blocked.append(c.extra["publish_blocked_seconds"] / n_ck)
+            upload.append(c.extra["upload_seconds"] / n_ck)
             print(f"run {r + 1}: baseline {tb:.1f} s, with {n_ck} checkpoints {tc:.1f} s "
-                  f"({(tc / tb - 1) * 100:+.2f}%), on-thread snapshot {stage[-1]:.2f} s/ckpt", flush=True)
+                  f"({(tc / tb - 1) * 100:+.2f}%), per checkpoint: snapshot {stage[-1]:.2f} s, "
+                  f"publisher busy {upload[-1]:.2f} s, blocked {blocked[-1]:.2f} s", flush=True)
     measured = median(ck) / median(base) - 1
     cost = median(per_ckpt)
+    # Accounted cost: what the training thread spends (snapshot + waiting on a full queue) plus the
+    # publisher's busy time, counted as if it took its CPU entirely from training (an upper bound
+    # on a machine where training uses every core). Robust to background load, unlike wall A/B.
+    accounted = median(stage) + median(blocked) + median(upload)
     print()
     print(header(argv(), args.runs))
     print(table(f"checkpoint overhead ({size / 1e6:.0f} MB per checkpoint, {n_ck} checkpoints in "
@@ -92,8 +104,10 @@ def main() -> None:
         (f"overhead at one per {args.interval:.0f} s", f"{measured * 100:.2f}%", "0%", "target <= 3% at 60 s"),
         ("cost per extra checkpoint (median)", f"{cost:.2f} s", "-", "-"),
         ("on-thread snapshot per checkpoint", f"{median(stage):.2f} s", "-", "-"),
-        ("training blocked on a full queue", f"{median(blocked):.2f} s", "-", "-"),
-        ("projected overhead at one per 60 s", f"{max(cost, 0) / 60 * 100:.2f}%", "0%", "target <= 3%"),
+        ("training blocked on a full queue per checkpoint", f"{median(blocked):.2f} s", "-", "-"),
+        ("publisher busy per checkpoint (background)", f"{median(upload):.2f} s", "-", "-"),
+        ("projected at one per 60 s, from wall A/B", f"{max(cost, 0) / 60 * 100:.2f}%", "0%", "target <= 3%"),
+        ("projected at one per 60 s, accounted (upper bound)", f"{accounted / 60 * 100:.2f}%", "0%", "target <= 3%"),
     ], header=("metric", "checkpointing", "final only", "ratio")))
 
 

@@ -26,12 +26,26 @@ def spec_for(world: int, strategy: str = "ddp"):
                      checkpoint={"everySteps": 3})
 
 
-def _worker(rank: int, world: int, port: int, root: str, strategy: str) -> None:
+class Interrupted(Exception):
+    pass
+
+
+def _stop_at(step: int):
+    def hook(s, stats):
+        if s == step:
+            raise Interrupted(f"stopped after step {s}")
+    return hook
+
+
+def _worker(rank: int, world: int, port: int, root: str, strategy: str, stop_at: int = 0,
+            accum_one: bool = False) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
                       LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
     try:
-        run_pretrain(resource(spec_for(world, strategy)), LocalStore(root), hooks=TrainHooks(quiet=True))
+        sp = spec_for(2 if accum_one else world, strategy)
+        run_pretrain(resource(sp), LocalStore(root),
+                     hooks=TrainHooks(quiet=True, on_step=_stop_at(stop_at) if stop_at else None))
     finally:
         import torch.distributed as dist
 
@@ -80,3 +94,20 @@ def test_ddp_two_processes_match_one(single, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_fsdp_two_processes_match_one(single, tmp_path: Path) -> None:
     _compare(single, launch(2, tmp_path / "fsdp", "fsdp"), rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_fsdp_checkpoint_resumes_on_one_process(single, tmp_path: Path) -> None:
+    """Checkpointed by 2 FSDP workers, finished by 1 process: the world size changed, the global
+    batch (kept by more accumulation), the data order and the result did not."""
+    root = tmp_path / "shrink"
+    with pytest.raises(Exception, match="stopped after step 4"):
+        mp.start_processes(_worker, args=(2, free_port(), str(root), "fsdp", 4, True), nprocs=2,
+                           start_method="spawn", join=True)
+    sp = spec_for(2, "fsdp")  # the same spec: accumulation 1 was written for 2 workers
+    run = LocalStore(root).sub(resource(sp).run_prefix)
+    assert [c.step for c in read_manifest(run).checkpoints] == [3]
+    res = run_pretrain(resource(sp), LocalStore(root), hooks=TrainHooks(quiet=True))
+    assert res.resumed_from == 3
+    m = read_manifest(run)
+    _compare(single, (m, load_file(run.root / m.latest.path / "model.safetensors")), rtol=1e-5)

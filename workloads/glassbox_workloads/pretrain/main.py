@@ -44,9 +44,26 @@ def main(args) -> int:
         return 2
     try:
         store = open_store(args.store)
-        from .train import TrainHooks
+        from .launch_ray import launch, ray_requested
 
-        result = run_pretrain(resource, store, hooks=TrainHooks(quiet=args.quiet))
+        if ray_requested(resource):
+            # On the Ray head: run the workers through Ray Train, then report from the manifest.
+            import yaml
+
+            from glassbox_api.manifest import read_manifest
+
+            doc = {"apiVersion": "glassbox.dev/v1alpha1", "kind": resource.kind,
+                   "metadata": {"name": resource.name, "namespace": resource.namespace},
+                   "spec": resource.raw_spec}
+            launch(resource, yaml.safe_dump(doc), store.uri())
+            run = store.sub(resource.run_prefix)
+            m = read_manifest(run)
+            result = RunResult(run.uri(), m, m.latest.step if m and m.latest else 0,
+                               final_loss=m.latest.loss if m and m.latest else None)
+        else:
+            from .train import TrainHooks
+
+            result = run_pretrain(resource, store, hooks=TrainHooks(quiet=args.quiet))
     except (StoreError, PublishError, ValueError, RuntimeError) as exc:
         print(f"error: PretrainRun {resource.name} failed: {exc}", file=sys.stderr)
         return 1

@@ -118,11 +118,23 @@ class Strategy:
     def full_model_state(self) -> Optional[dict[str, torch.Tensor]]:
         return {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
 
+    # Optimizer state is saved keyed by parameter names (torch.distributed.checkpoint's full form),
+    # the same for every strategy, so a run checkpointed under FSDP resumes under DDP and back.
+    def _opts(self, **kw):
+        from torch.distributed.checkpoint.state_dict import StateDictOptions
+
+        return StateDictOptions(full_state_dict=True, cpu_offload=True, **kw)
+
     def full_optimizer_state(self) -> Optional[dict[str, Any]]:
-        return _to_cpu(self.optimizer.state_dict())
+        from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
+
+        return get_optimizer_state_dict(self.eval_model, self.optimizer, options=self._opts())
 
     def load_optimizer_state(self, state: dict[str, Any]) -> None:
-        self.optimizer.load_state_dict(state)
+        from torch.distributed.checkpoint.state_dict import set_optimizer_state_dict
+
+        set_optimizer_state_dict(self.eval_model, self.optimizer, optim_state_dict=state,
+                                 options=self._opts(broadcast_from_rank0=False))
 
 
 class DDPStrategy(Strategy):
@@ -151,7 +163,7 @@ class DDPStrategy(Strategy):
         return {k: v.detach().cpu() for k, v in self.inner.state_dict().items()} if self.dist.is_main else None
 
     def full_optimizer_state(self):
-        return _to_cpu(self.optimizer.state_dict()) if self.dist.is_main else None
+        return super().full_optimizer_state() if self.dist.is_main else None
 
 
 class FSDPStrategy(Strategy):
@@ -185,11 +197,6 @@ class FSDPStrategy(Strategy):
         norm = torch.nn.utils.clip_grad_norm_(list(self.model.parameters()), c if c > 0 else float("inf"))
         return norm.full_tensor() if hasattr(norm, "full_tensor") else norm
 
-    def _opts(self, **kw):
-        from torch.distributed.checkpoint.state_dict import StateDictOptions
-
-        return StateDictOptions(full_state_dict=True, cpu_offload=True, **kw)
-
     def full_model_state(self):
         from torch.distributed.checkpoint.state_dict import get_model_state_dict
 
@@ -197,16 +204,8 @@ class FSDPStrategy(Strategy):
         return sd if self.dist.is_main else None
 
     def full_optimizer_state(self):
-        from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
-
-        sd = get_optimizer_state_dict(self.model, self.optimizer, options=self._opts())
+        sd = super().full_optimizer_state()  # a collective: every rank takes part
         return sd if self.dist.is_main else None
-
-    def load_optimizer_state(self, state: dict[str, Any]) -> None:
-        from torch.distributed.checkpoint.state_dict import set_optimizer_state_dict
-
-        set_optimizer_state_dict(self.model, self.optimizer, optim_state_dict=state,
-                                 options=self._opts(broadcast_from_rank0=False))
 
 
 class DeepSpeedStrategy(Strategy):

@@ -85,11 +85,19 @@ class RunResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _deterministic(on: bool) -> None:
+@contextlib.contextmanager
+def _deterministic(on: bool):
+    """Deterministic kernels for the run only (the process may go on to do other work)."""
+    before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark)
     if on:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before[0])
+        torch.backends.cudnn.benchmark = before[1]
 
 
 def flops_per_token(model, seq_length: int) -> float:
@@ -211,10 +219,12 @@ def _environment() -> dict[str, str]:
 def run_pretrain(resource: Resource, store: ArtifactStore, *, dist: Optional[DistInfo] = None,
                  hooks: Optional[TrainHooks] = None) -> RunResult:
     """Run (or resume, or find complete) the PretrainRun `resource` publishing under `store`."""
-    hooks = hooks or TrainHooks()
+    with _deterministic(resource.spec.training.deterministic):
+        return _run(resource, store, dist or init_distributed(), hooks or TrainHooks())
+
+
+def _run(resource: Resource, store: ArtifactStore, dist: DistInfo, hooks: TrainHooks) -> RunResult:
     spec = resource.spec
-    dist = dist or init_distributed()
-    _deterministic(spec.training.deterministic)
     t_start = time.time()
     run_store = store.sub(resource.run_prefix)
     if dist.is_main:
@@ -275,7 +285,10 @@ def run_pretrain(resource: Resource, store: ArtifactStore, *, dist: Optional[Dis
     if dist.is_main:
         ensure_run_record(run_store, RunRecord(
             kind=resource.kind, name=resource.name, namespace=resource.namespace, uid=resource.uid,
-            spec=resource.raw_spec, spec_digest=spec_digest(resource.raw_spec),
+            # The guard digest covers what cannot change mid-run (the CRD makes these immutable);
+            # resources.workers, suspend and the checkpoint cadence may change between attempts.
+            spec=resource.raw_spec,
+            spec_digest=spec_digest({k: resource.raw_spec.get(k) for k in ("model", "data", "training")}),
             code_version=os.environ.get("GLASSBOX_CODE_VERSION", _environment()["glassbox"]),
             image=os.environ.get("GLASSBOX_IMAGE"),
             seeds={"data": spec.data.seed, "training": spec.training.seed},
@@ -316,7 +329,8 @@ def run_pretrain(resource: Resource, store: ArtifactStore, *, dist: Optional[Dis
             if peak:
                 stats["mfu"] = stats["tokens_per_s"] * fpt / (peak * dist.world_size)
             interval_losses.append(stats["loss"])
-            metrics.record(step, {**stats, "tokens": plan.tokens_at(step)})
+            if dist.is_main:
+                metrics.record(step, {**stats, "tokens": plan.tokens_at(step)})
             progress.update(step, {"loss": stats["loss"], "lr": stats["lr"], "tokens_per_s": stats["tokens_per_s"]})
             if step in ckpt_steps:
                 t_ck = time.perf_counter()

@@ -43,10 +43,14 @@ def load_resource(path: str | Path, expected_kind: str, *, run_id: Optional[str]
     Validation is the API's own (glassbox_api.resource): the same messages as `glassbox validate`.
     """
     from glassbox_api.constants import API_VERSION
-    from glassbox_api.resource import parse_resource
 
     text = Path(path).read_text()
-    docs = [d for d in yaml.safe_load_all(text) if d]
+    try:
+        # What the operator writes (resource.json, the ConfigMap's resource.yaml) is JSON: read it as
+        # JSON, since YAML 1.1 takes JSON's 1e-06 (a CRD default such as rmsNormEps) for a string.
+        docs = [d for d in [json.loads(text)] if d]
+    except ValueError:
+        docs = [d for d in yaml.safe_load_all(text) if d]
     info = kind_info(expected_kind)
     doc = next((d for d in docs if isinstance(d, dict) and d.get("kind") == info.kind), None)
     if doc is None:
@@ -55,9 +59,19 @@ def load_resource(path: str | Path, expected_kind: str, *, run_id: Optional[str]
                    "spec": docs[0]}
         else:
             raise ValueError(f"{path}: no {info.kind} resource in the file")
-    parsed = parse_resource(doc, source=str(path))
+    return load_resource_doc(doc, expected_kind, run_id=run_id, source=str(path))
+
+
+def load_resource_doc(doc: dict[str, Any], expected_kind: str, *, run_id: Optional[str] = None,
+                      source: str = "resource") -> Resource:
+    """Validate one resource document (a dict) into a Resource."""
+    from glassbox_api.resource import parse_resource
+
+    parsed = parse_resource(doc, source=source)
+    if parsed.info.kind != kind_info(expected_kind).kind:
+        raise ValueError(f"{source}: a {parsed.info.kind}, not a {expected_kind}")
     meta = parsed.metadata
     raw = parsed.spec.model_dump(by_alias=True, exclude_none=True, mode="json")
     name, namespace = parsed.name, parsed.namespace
-    uid = run_id or meta.get("uid") or _content_uid(info.kind, name, namespace, raw)
-    return Resource(info.kind, name, namespace, uid, parsed.spec, raw)
+    uid = run_id or meta.get("uid") or _content_uid(parsed.info.kind, name, namespace, raw)
+    return Resource(parsed.info.kind, name, namespace, uid, parsed.spec, raw)
