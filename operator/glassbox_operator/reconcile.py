@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Optional
@@ -67,6 +69,15 @@ def _api_message(exc: ApiException) -> str:
     except (ValueError, AttributeError):
         return f"{exc.status} {exc.reason}"
 
+STALE_WINDOW = 60.0
+"""Seconds during which a body still showing an earlier plan than a pass moved to is not acted on."""
+
+
+def _order(plan: Plan) -> tuple[int, int]:
+    """Plans in the order passes move through them: training/running attempts, then serving."""
+    return (1 if plan.stage == STAGE_SERVE else 0, plan.attempt)
+
+
 # Status keys the operator owns; a key that disappears is removed with an explicit null.
 STATUS_KEYS = ("phase", "observedGeneration", "conditions", "artifacts", "children", "lineage", "retries",
                "startTime", "completionTime", "message", "progress", "endpoint", "replicas", "readyReplicas", "selector")
@@ -97,6 +108,13 @@ class Reconciler:
                  store_retry: Optional[RetryPolicy] = None):
         self.kube, self.config, self.local, self.clock = kube, config, local, clock
         self.store_retry = store_retry or RetryPolicy(deadline=5.0, initial=0.2, maximum=1.0)
+        # Per resource uid: the lock that serializes its passes, and the furthest plan a pass moved
+        # it to (with when). Kopf runs the timer and the event handlers of one object concurrently
+        # and a body can lag the status written by the previous pass; acting on such a body would
+        # start again the attempt that pass replaced (the local runner forgets a stopped process).
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self._moved: dict[str, tuple[tuple[int, int], float]] = {}
 
     # ---- reading the store --------------------------------------------------------------------
     def _manifest(self, ctx: Context, run_uri: str) -> Optional[Manifest]:
@@ -149,6 +167,13 @@ class Reconciler:
         return R.observer(ctx)(self.kube.get(wl["apiVersion"], wl["kind"], ctx.namespace, wl["metadata"]["name"]))
 
     def reconcile(self, body: dict[str, Any]) -> Result:
+        uid = (body.get("metadata") or {}).get("uid") or ""
+        with self._locks_guard:
+            lock = self._locks.setdefault(uid, threading.Lock())
+        with lock:
+            return self._reconcile(body)
+
+    def _reconcile(self, body: dict[str, Any]) -> Result:
         try:
             return self._pass(body)
         except ApiException as exc:
@@ -170,6 +195,10 @@ class Reconciler:
         except InvalidResource as exc:
             return self._refused(body, old, RenderError("InvalidSpec", str(exc)), now)
         plan = plan_of(resource, old)
+        moved = self._moved.get(resource.metadata.get("uid") or "")
+        if moved and _order(plan) < moved[0] and time.monotonic() - moved[1] < STALE_WINDOW:
+            # A body older than the status the last pass wrote: let the newer one come.
+            return Result(old, {}, requeue_after=1.0)
         ctx = Context(resource=resource, config=self.config, plan=plan)
         obs = Observation()
         children: list[dict[str, Any]] = []
@@ -198,6 +227,8 @@ class Reconciler:
         old_children = [dict(c) for c in old.get("children") or []]
         if out.apply:
             self._act(ctx, children, old_children, plan)
+            if out.plan != plan:
+                self._moved[resource.metadata.get("uid") or ""] = (_order(out.plan), time.monotonic())
             out.status["children"] = [R.ref(c) for c in children]
         elif old_children:
             out.status["children"] = old_children
