@@ -5,7 +5,8 @@ vs a hand-written Megatron-style plan, side by side on 8 simulated CPU devices (
 
 Every configuration trains the same LLaMA-style model on the same global batch with AdamW, through
 the same Trainer; only the parameter PartitionSpecs differ. Timed steps are interleaved one by one
-across the configurations, so a noisy neighbour on the machine hurts them all alike.
+across the configurations in a random order, so a noisy neighbour on the machine, or the plan that
+ran just before, weighs on them all alike.
 """
 
 from __future__ import annotations
@@ -106,11 +107,19 @@ def main() -> int:
             for mp in (2, 4, 8)}
     losses = {k: v["loss0"] for k, v in trainers.items()}
     spread = max(losses.values()) - min(losses.values())
+    order_rng = np.random.default_rng(1)
+    labels = list(trainers)
     for r in range(args.rounds):
-        for _ in range(args.steps):  # one step of each plan in turn: noise lands on all of them alike
-            for label, t in trainers.items():
+        # one step of each plan in turn, in a fresh random order each time: noise and any effect of
+        # the plan that ran just before (cache, allocator, threads) land on all plans alike
+        for _ in range(args.steps):
+            for label in order_rng.permutation(labels):
+                t = trainers[label]
                 t0 = time.perf_counter()
-                t["tr"].train_step(batch)  # returns host floats: the step is complete
+                t["tr"].train_step(batch)
+                # the loss comes from one device; wait for every device's shard of the new state, or
+                # the tail of this step would be billed to the next plan's
+                jax.block_until_ready(t["tr"].state)
                 t["times"].append(time.perf_counter() - t0)
         print(f"round {r + 1}/{args.rounds} done", flush=True)
 

@@ -74,7 +74,7 @@ def run(spec: Any, store: ArtifactStore, *, root: Optional[ArtifactStore] = None
     train = load_examples(spec.data.train, base_dir)
     evals = load_examples(spec.data.eval, base_dir) if spec.data.eval else []
 
-    pool = pool_info(spec.resources.accelerator) if spec.resources.backend != "local" else pool_info(None)
+    pool = pool_info(spec.resources.accelerator) if spec.resources.backend != "local" else _local_pool(jax)
     n_dev = jax.device_count()
     if spec.resources.backend != "local" and n_dev != planned_devices(spec, pool, jax.local_device_count()):
         log.warning("running on %d devices, the spec plans %d", n_dev, planned_devices(spec, pool, jax.local_device_count()))
@@ -203,6 +203,21 @@ def run(spec: Any, store: ArtifactStore, *, root: Optional[ArtifactStore] = None
         progress.close()
     res.seconds = time.perf_counter() - t0
     return res
+
+
+def _local_pool(jax: Any) -> Any:
+    """The local backend's devices: an accelerator's own memory limit, else host memory (cpu)."""
+    from .redco.autoshard import Pool, pool_info
+
+    dev = jax.devices()[0]
+    if dev.platform != "cpu":
+        try:
+            limit = (dev.memory_stats() or {}).get("bytes_limit")
+        except Exception:  # noqa: BLE001 - some backends have no memory stats
+            limit = None
+        if limit:
+            return Pool(f"local-{dev.platform}", int(limit), jax.local_device_count())
+    return pool_info(None)
 
 
 def _gather(tree: Any) -> Any:
