@@ -9,12 +9,14 @@ import uuid
 
 import pytest
 
-from conftest import Operator
+from conftest import ROOT, Operator
 from test_lifecycle import cond, events, pretrain, wait_phase
 
 
 @pytest.fixture(scope="module")
 def failing(cluster, s3, tmp_path_factory):
+    for f in sorted((ROOT / "crds").glob("*.yaml")):
+        cluster.apply(f.read_text(), force_conflicts=True)
     ns = f"opf-{uuid.uuid4().hex[:6]}"
     cluster.kubectl("create", "namespace", ns)
     client = s3.client()
