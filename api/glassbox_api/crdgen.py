@@ -53,13 +53,14 @@ def _wire_default(value: Any) -> Any:
 
 class _Converter:
     def __init__(self, root: type[BaseModel], with_defaults: bool):
+        self.root = root
         self.schema = root.model_json_schema(by_alias=True, mode="validation")
         self.defs = self.schema.get("$defs", {})
         self.classes = _model_classes(root)
         self.with_defaults = with_defaults
 
     def run(self) -> dict[str, Any]:
-        return self.convert(self.schema, self.classes[self.schema.get("title", "")] if self.schema.get("title") in self.classes else None)
+        return self.convert(self.schema, self.root)
 
     def _object(self, node: dict[str, Any], cls: type[BaseModel] | None) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "object"}

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from pydantic import BaseModel
+from dataclasses import dataclass
 
 from .base import Block
 from .dialogbot import DialogBotSpec, DialogBotStatus
@@ -46,7 +44,6 @@ class KindInfo:
     columns: tuple[Column, ...]
     scale: Scale | None = None
     is_service: bool = False
-    extra: dict = field(default_factory=dict)
 
     @property
     def singular(self) -> str:
@@ -150,4 +147,4 @@ def kind_info(name: str) -> KindInfo:
     raise KeyError(f"unknown kind {name!r}; known: {', '.join(KINDS)}")
 
 
-__all__ = ["KINDS", "BY_PLURAL", "Column", "KindInfo", "Scale", "kind_info", "BaseModel"]
+__all__ = ["KINDS", "BY_PLURAL", "Column", "KindInfo", "Scale", "kind_info"]
