@@ -38,8 +38,8 @@ def _worker_loop(config: dict[str, Any]) -> None:
                       WORLD_SIZE=str(ctx.get_world_size()), LOCAL_RANK=str(ctx.get_local_rank()))
     resource: Resource = load_resource_doc(yaml.safe_load(config["doc"]), "PretrainRun", run_id=config["run_id"])
     result = run_pretrain(resource, open_store(config["store"]), hooks=TrainHooks(quiet=ctx.get_world_rank() != 0))
-    if ctx.get_world_rank() == 0:
-        ray.train.report({"steps": result.steps, "final_loss": result.final_loss or float("nan")})
+    # report() is a collective in Ray Train: every worker calls it, or the group waits forever.
+    ray.train.report({"steps": result.steps, "final_loss": result.final_loss or float("nan")})
 
 
 def launch(resource, doc_text: str, store_uri: str) -> Any:
