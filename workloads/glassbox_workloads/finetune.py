@@ -270,19 +270,13 @@ def summary_lines(name: str, res: FinetuneResult) -> list[str]:
 
 def main(args: Any) -> int:
     """`python -m glassbox_workloads shardedfinetune --spec FILE --store URI`."""
-    from glassbox_api.resource import InvalidResource
     from glassbox_api.store import StoreError
 
     from .runtime.publisher import PublishError
-    from .runtime.spec import load_resource
+    from .runtime.spec import load_or_report
 
-    try:
-        resource = load_resource(args.spec, "ShardedFinetune", run_id=args.run_id)
-    except InvalidResource as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except (OSError, ValueError) as exc:
-        print(f"error: cannot read {args.spec}: {exc}", file=sys.stderr)
+    resource = load_or_report(args.spec, "ShardedFinetune", run_id=args.run_id)
+    if resource is None:
         return 2
     try:
         root = open_store(args.store)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from glassbox_api.resource import InvalidResource
 from glassbox_api.store import StoreError, open_store
 
 from ..runtime.publisher import PublishError
-from ..runtime.spec import load_resource
+from ..runtime.spec import load_or_report
 from .train import RunResult, run_pretrain
 
 
@@ -34,13 +33,8 @@ def _f(v, w: int) -> str:
 
 
 def main(args) -> int:
-    try:
-        resource = load_resource(args.spec, "PretrainRun", run_id=args.run_id)
-    except InvalidResource as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except (OSError, ValueError) as exc:
-        print(f"error: cannot read {args.spec}: {exc}", file=sys.stderr)
+    resource = load_or_report(args.spec, "PretrainRun", run_id=args.run_id)
+    if resource is None:
         return 2
     try:
         store = open_store(args.store)

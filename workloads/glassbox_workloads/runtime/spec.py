@@ -75,3 +75,19 @@ def load_resource_doc(doc: dict[str, Any], expected_kind: str, *, run_id: Option
     name, namespace = parsed.name, parsed.namespace
     uid = run_id or meta.get("uid") or _content_uid(parsed.info.kind, name, namespace, raw)
     return Resource(parsed.info.kind, name, namespace, uid, parsed.spec, raw)
+
+
+def load_or_report(path: str | Path, expected_kind: str, *, run_id: Optional[str] = None) -> Optional[Resource]:
+    """load_resource for an entrypoint: a bad or unreadable spec is reported on stderr, returning None
+    (the caller exits 2)."""
+    import sys
+
+    from glassbox_api.resource import InvalidResource
+
+    try:
+        return load_resource(path, expected_kind, run_id=run_id)
+    except InvalidResource as exc:
+        print(f"error: {exc}", file=sys.stderr)
+    except (OSError, ValueError) as exc:
+        print(f"error: cannot read {path}: {exc}", file=sys.stderr)
+    return None
