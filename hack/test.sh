@@ -12,14 +12,15 @@ start=$(date +%s)
 if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
-# Install only when pyproject.toml changed since the last successful install.
+# Install only when pyproject.toml or this script (the extras it installs) changed since the last
+# successful install.
 stamp="$VENV/.glassbox-installed"
-want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+want=$(cat pyproject.toml hack/test.sh | sha256sum | cut -d" " -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   "$VENV/bin/pip" install --quiet --upgrade pip
   # torch first: the rest of the set resolves around it without backtracking.
   "$VENV/bin/pip" install --quiet "torch==2.13.0"
-  "$VENV/bin/pip" install --quiet -e ".[dev,train,jax]"
+  "$VENV/bin/pip" install --quiet -e ".[dev,train,ray,jax]"
   echo "$want" > "$stamp"
 fi
 echo "test.sh: python environment ready in $(( $(date +%s) - start ))s"
