@@ -1,14 +1,18 @@
 """Upload throughput of the artifact store to a local S3 server (versitygw on 127.0.0.1, or the server
 in GLASSBOX_S3_ENDPOINT) vs writing the same bytes to local disk. Target >= 0.8x.
 
-glassbox: S3Store.put_file as the publisher calls it (sha256 of the file, parallel multipart parts,
-the files of a checkpoint two at a time). Baseline: the same files copied to a local directory with
-fsync, two at a time. Runs alternate and repeat; the table reports the median.
+glassbox: S3Store.put_file as the publisher calls it (its defaults: object data as UNSIGNED-PAYLOAD,
+one PUT up to the multipart threshold, parallel parts above it; the files of a checkpoint two at a
+time). Baseline: the same files copied to a local directory with fsync, two at a time. Beside them:
+the store with a signed payload (the SDK's default over plain HTTP) and the raw minio SDK. CPU
+seconds per GB of client and server are reported too: on one machine the server's CPU is part of
+the price. Runs alternate and repeat; the table reports the median.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 import sys
@@ -24,6 +28,15 @@ sys.path.insert(0, str(REPO))
 from common import argv, header, median, table  # noqa: E402
 
 MiB = 1024 * 1024
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """user+system CPU seconds of a process (this one when pid is None), children not included."""
+    if pid is None:
+        t = os.times()
+        return t.user + t.system
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def disk_copy(src: Path, dst: Path) -> None:
@@ -61,50 +74,73 @@ def main() -> None:
         bucket = f"bench-{uuid.uuid4().hex[:10]}"
         store = S3Store(bucket, "upload", settings=settings, retry=RetryPolicy(deadline=60))
         store.ensure()
+        signed = S3Store(bucket, "signed", settings=dataclasses.replace(settings, sign_payload=True),
+                         retry=RetryPolicy(deadline=60))
+        server_pid = server._proc.pid if server is not None else None
         srcs = []
         for i in range(args.files):
             f = tmp / f"shard-{i}.bin"
             f.write_bytes(os.urandom(args.size_mib * MiB))
             srcs.append(f)
         total = args.files * args.size_mib * MiB
-        s3_rates, disk_rates, sdk_rates = [], [], []
-        raw = settings.client()
+        raw = dataclasses.replace(settings, sign_payload=True).client()  # the SDK as it comes
+        gb = total / 1e9
+        rates: dict[str, list[float]] = {k: [] for k in CASES}
+        cpu: dict[str, list[tuple[float, float]]] = {k: [] for k in CASES}
+
+        def timed(case: str, fn) -> None:
+            c0, s0 = cpu_seconds(), cpu_seconds(server_pid) if server_pid else 0.0
+            t0 = time.perf_counter()
+            with ThreadPoolExecutor(args.parallel_files) as pool:
+                list(pool.map(fn, srcs))
+            rates[case].append(total / (time.perf_counter() - t0) / 1e6)
+            s1 = cpu_seconds(server_pid) if server_pid else 0.0
+            cpu[case].append(((cpu_seconds() - c0) / gb, (s1 - s0) / gb))
+
         try:
             for r in range(args.runs):
-                t0 = time.perf_counter()
-                with ThreadPoolExecutor(args.parallel_files) as pool:
-                    list(pool.map(lambda f: store.put_file(f"run{r}/{f.name}", f), srcs))
-                s3_rates.append(total / (time.perf_counter() - t0) / 1e6)
-                # The minio SDK alone, same parts and parallelism: what the store adds on top of it.
-                t0 = time.perf_counter()
-                with ThreadPoolExecutor(args.parallel_files) as pool:
-                    list(pool.map(lambda f: raw.fput_object(bucket, f"sdk{r}/{f.name}", str(f),
-                                                            part_size=args.part_mib * MiB,
-                                                            num_parallel_uploads=args.parallel_parts), srcs))
-                sdk_rates.append(total / (time.perf_counter() - t0) / 1e6)
-                for f in srcs:
-                    raw.remove_object(bucket, f"sdk{r}/{f.name}")
+                timed("store", lambda f: store.put_file(f"run{r}/{f.name}", f))
+                timed("signed", lambda f: signed.put_file(f"run{r}/{f.name}", f))
+                # The minio SDK alone (signed payload, the same part size and parallelism).
+                timed("sdk", lambda f: raw.fput_object(bucket, f"sdk{r}/{f.name}", str(f),
+                                                       part_size=args.part_mib * MiB,
+                                                       num_parallel_uploads=args.parallel_parts))
                 out = tmp / f"disk{r}"
                 out.mkdir()
-                t0 = time.perf_counter()
-                with ThreadPoolExecutor(args.parallel_files) as pool:
-                    list(pool.map(lambda f: disk_copy(f, out / f.name), srcs))
-                disk_rates.append(total / (time.perf_counter() - t0) / 1e6)
+                timed("disk", lambda f: disk_copy(f, out / f.name))
                 shutil.rmtree(out)
+                for f in srcs:
+                    raw.remove_object(bucket, f"sdk{r}/{f.name}")
                 store.delete_prefix(f"run{r}")
-                print(f"run {r + 1}: S3Store {s3_rates[-1]:.0f} MB/s, minio SDK {sdk_rates[-1]:.0f} MB/s, "
-                      f"disk {disk_rates[-1]:.0f} MB/s", flush=True)
+                signed.delete_prefix(f"run{r}")
+                print(f"run {r + 1}: " + ", ".join(f"{CASES[k]} {v[-1]:.0f} MB/s" for k, v in rates.items()), flush=True)
         finally:
             if server is not None:
                 server.stop()
+    med = {k: median(v) for k, v in rates.items()}
+    mode = (f"one PUT per file (threshold {settings.multipart_threshold // MiB} MiB)"
+            if args.size_mib * MiB <= settings.multipart_threshold
+            else f"multipart, {args.part_mib} MiB parts, {args.parallel_parts} in parallel")
     print()
     print(header(argv(), args.runs))
-    print(table(f"upload throughput, {args.files} x {args.size_mib} MiB, {where}", [
-        ("MB/s (median)", f"{median(s3_rates):.0f}", f"{median(disk_rates):.0f}", f"{median(s3_rates) / median(disk_rates):.2f}x"),
-        ("MB/s (best)", f"{max(s3_rates):.0f}", f"{max(disk_rates):.0f}", f"{max(s3_rates) / max(disk_rates):.2f}x"),
-        ("MB/s, store vs raw minio SDK (median)", f"{median(s3_rates):.0f}", f"{median(sdk_rates):.0f}",
-         f"{median(s3_rates) / median(sdk_rates):.2f}x"),
+    print(table(f"upload throughput, {args.files} x {args.size_mib} MiB ({mode}), {where}", [
+        ("MB/s (median)", f"{med['store']:.0f}", f"{med['disk']:.0f}", f"{med['store'] / med['disk']:.2f}x"),
+        ("MB/s (best)", f"{max(rates['store']):.0f}", f"{max(rates['disk']):.0f}",
+         f"{max(rates['store']) / max(rates['disk']):.2f}x"),
+        ("MB/s, store signed payload vs disk (median)", f"{med['signed']:.0f}", f"{med['disk']:.0f}",
+         f"{med['signed'] / med['disk']:.2f}x"),
+        ("MB/s, store vs raw minio SDK (median)", f"{med['store']:.0f}", f"{med['sdk']:.0f}",
+         f"{med['store'] / med['sdk']:.2f}x"),
     ], header=("metric", "S3Store.put_file", "disk write+fsync", "ratio")))
+    print()
+    print("CPU seconds per GB uploaded (median; client = this process, server = the S3 server process):")
+    for k, name in CASES.items():
+        c = median([x[0] for x in cpu[k]])
+        srv = f", server {median([x[1] for x in cpu[k]]):.2f}" if server_pid else ""
+        print(f"  {name}: client {c:.2f}{srv}")
+
+
+CASES = {"store": "S3Store", "signed": "S3Store signed payload", "sdk": "minio SDK", "disk": "disk"}
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ def test_round_trips(s3, bucket: str, tmp_path: Path) -> None:
 def test_parallel_multipart_upload_of_a_large_file(s3, bucket: str, tmp_path: Path) -> None:
     src = tmp_path / "big.bin"
     src.write_bytes(os.urandom(13 * MiB + 123))
-    st = store_for(s3, bucket, part_size=5 * MiB, parallel_uploads=3)
+    st = store_for(s3, bucket, part_size=5 * MiB, parallel_uploads=3, multipart_threshold=5 * MiB)
     info = st.put_file("ckpt/model.safetensors", src)
     assert info.size == src.stat().st_size
     # The server holds a multipart object (its ETag ends in -<parts>), and it reads back exact.
@@ -68,6 +68,27 @@ def test_parallel_multipart_upload_of_a_large_file(s3, bucket: str, tmp_path: Pa
     got = st.get_file("ckpt/model.safetensors", out)
     assert got.sha256 == sha256_file(src) == info.sha256
     st.verify("ckpt/model.safetensors", info.sha256, info.size, deep=True)
+
+
+@pytest.mark.parametrize("sign", [False, True], ids=["unsigned-payload", "signed-payload"])
+def test_payload_signing_modes_and_the_single_put_threshold(s3, bucket: str, tmp_path: Path, sign: bool) -> None:
+    # The server accepts object data sent either way; at or below the threshold a file goes up in
+    # one PUT (a plain ETag), above it as a multipart upload (ETag -N); both read back verified.
+    st = store_for(s3, bucket, part_size=5 * MiB, multipart_threshold=6 * MiB, sign_payload=sign)
+    trace = io.StringIO()
+    st.client.trace_on(trace)
+    small, large = tmp_path / "small.bin", tmp_path / "large.bin"
+    small.write_bytes(os.urandom(6 * MiB))
+    large.write_bytes(os.urandom(6 * MiB + 1))
+    infos = [st.put_file(f"{sign}/{f.name}", f) for f in (small, large)]
+    st.client.trace_off()
+    sent = [line for line in trace.getvalue().splitlines() if line.lower().startswith("x-amz-content-sha256")]
+    unsigned = [line for line in sent if "UNSIGNED-PAYLOAD" in line]
+    assert sent and (not unsigned if sign else len(unsigned) == 3)  # one PUT + two parts
+    etags = [s3.client().stat_object(bucket, f"runs/{sign}/{f.name}").etag for f in (small, large)]
+    assert "-" not in etags[0] and etags[1].endswith("-2")
+    for f, info in zip((small, large), infos):
+        assert st.get_file(f"{sign}/{f.name}", tmp_path / "back").sha256 == sha256_file(f) == info.sha256
 
 
 def test_checksum_mismatch_is_detected_on_read_back(s3, bucket: str, tmp_path: Path) -> None:
@@ -104,7 +125,7 @@ def test_an_upload_survives_an_outage_mid_multipart(s3, bucket: str, tmp_path: P
         pytest.skip("the S3 server is external (GLASSBOX_TEST_S3_ENDPOINT): it cannot be stopped")
     src = tmp_path / "big.bin"
     src.write_bytes(os.urandom(24 * MiB))
-    st = store_for(s3, bucket, part_size=5 * MiB, parallel_uploads=2)
+    st = store_for(s3, bucket, part_size=5 * MiB, parallel_uploads=2, multipart_threshold=5 * MiB)
     restarted: list[threading.Thread] = []
     timer = threading.Timer(0.3, lambda: restarted.append(s3.stop_for(5)))
     timer.start()
