@@ -76,7 +76,7 @@ def report(
 @app.command()
 def render(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="A glassbox resource YAML file."),
-    config: Optional[str] = typer.Option(None, "--config", envvar="GLASSBOX_CONFIG", help="Operator config.yaml (default: the chart's defaults)."),
+    config: Optional[str] = typer.Option(None, "--config", envvar="GLASSBOX_CONFIG", help="Operator config.yaml (default: the chart's defaults, with a placeholder store endpoint where a resource names none)."),
 ) -> None:
     """Print the children the operator would create for each resource, as YAML (no cluster)."""
     from . import preview
