@@ -20,7 +20,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   "$VENV/bin/pip" install --quiet --upgrade pip
   # torch first: the rest of the set resolves around it without backtracking.
   "$VENV/bin/pip" install --quiet "torch==2.13.0"
-  "$VENV/bin/pip" install --quiet -e ".[dev,train,ray,jax]"
+  "$VENV/bin/pip" install --quiet -e ".[dev,train,ray,deepspeed,jax]"
   echo "$want" > "$stamp"
 fi
 echo "test.sh: python environment ready in $(( $(date +%s) - start ))s"

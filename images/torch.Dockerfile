@@ -9,7 +9,7 @@ COPY pyproject.toml README.md ./
 COPY api api
 COPY operator operator
 COPY workloads workloads
-RUN pip install --no-cache-dir "torch==2.13.0" && pip install --no-cache-dir ".[train,ray,serve]" && rm -rf /src
+RUN pip install --no-cache-dir "torch==2.13.0" && pip install --no-cache-dir ".[train,ray,deepspeed,serve]" && rm -rf /src
 USER 65532:65532
 WORKDIR /home/glassbox
 ENTRYPOINT ["python", "-m", "glassbox_workloads"]

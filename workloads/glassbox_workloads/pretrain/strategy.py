@@ -209,30 +209,43 @@ class FSDPStrategy(Strategy):
 
 
 class DeepSpeedStrategy(Strategy):
-    """DeepSpeed ZeRO 1/2/3; needs the `deepspeed` package (pip install deepspeed)."""
+    """DeepSpeed ZeRO 1/2/3 (the `deepspeed` extra). Resume state is saved in the same full, name-keyed
+    form as the other strategies (torch.distributed.checkpoint's), gathered from the ZeRO partitions,
+    so a ZeRO run resumes under any world size, and under DDP or FSDP, and back."""
 
     name = "deepspeed"
+    STATE_KEYS = ("exp_avg", "exp_avg_sq")
 
     def __init__(self, model, training, dist: DistInfo, micro_batch: int, grad_accum: int):
         try:
             import deepspeed
         except ImportError as exc:
-            raise RuntimeError("training.strategy deepspeed needs the deepspeed package in the image") from exc
+            raise RuntimeError("spec.training.strategy deepspeed needs the deepspeed package in the image "
+                               "(pip install 'glassbox[deepspeed]'), or pick strategy ddp or fsdp") from exc
+        import torch.distributed as tdist
+
+        os.environ.setdefault("LOCAL_RANK", str(dist.local_rank))  # the engine insists on it
+        if not tdist.is_initialized():
+            # DeepSpeed always talks through a process group; one process gets a group of one.
+            tdist.init_process_group("nccl" if dist.device.type == "cuda" else "gloo", store=tdist.HashStore(),
+                                     rank=0, world_size=1)
         self.dist = dist
         self.training = training
         self.bf16 = training.precision == "bf16" and dist.device.type == "cuda"
+        self.stage = training.zero_stage or 2
         o = training.optimizer
         cfg = {
             "train_micro_batch_size_per_gpu": micro_batch,
             "gradient_accumulation_steps": grad_accum,
             "gradient_clipping": training.grad_clip,
-            "zero_optimization": {"stage": training.zero_stage or 2},
+            "zero_optimization": {"stage": self.stage},
             "bf16": {"enabled": self.bf16},
             "steps_per_print": 1 << 30,
         }
-        opt = torch.optim.AdamW(param_groups(model, o.weight_decay), lr=0.0, betas=(o.beta1, o.beta2), eps=o.eps)
+        model = model.to(dist.device)
+        opt = torch.optim.AdamW(param_groups(model, o.weight_decay), lr=0.0, betas=(o.beta1, o.beta2), eps=o.eps,
+                                foreach=True)
         self.model, self.optimizer, _, _ = deepspeed.initialize(model=model, optimizer=opt, config=cfg)
-        self._zero3 = (training.zero_stage or 2) == 3
 
     @property
     def eval_model(self):
@@ -254,18 +267,83 @@ class DeepSpeedStrategy(Strategy):
     def step(self):
         pass
 
+    def set_lr(self, lr: float) -> None:
+        for g in self._base.param_groups:
+            g["lr"] = lr
+
+    @property
+    def _base(self) -> torch.optim.Optimizer:
+        """The torch AdamW that ZeRO runs on its flat fp32 partitions."""
+        return self.optimizer.optimizer
+
+    def _lp_groups(self) -> list[list[torch.nn.Parameter]]:
+        """The model's parameters per optimizer group, in the order they were handed to the optimizer."""
+        groups = getattr(self.optimizer, "bit16_groups", None)  # ZeRO 1/2
+        if groups is None:
+            groups = self.optimizer.fp16_groups  # ZeRO 3
+        return [list(g) for g in groups]
+
     def full_model_state(self):
-        if self._zero3:
-            sd = self.model._zero3_consolidated_16bit_state_dict()
+        if self.stage == 3:
+            sd = self.model._zero3_consolidated_16bit_state_dict()  # a collective
         else:
             sd = self.model.module.state_dict()
         return {k: v.detach().float().cpu() for k, v in sd.items()} if self.dist.is_main and sd else None
 
+    def _link_state(self) -> None:
+        """Point ZeRO 1/2's per-parameter views at the optimizer's moments. DeepSpeed links them once,
+        after the first group's first step, when the other groups have no moments yet (we have two
+        groups: decay and no decay); linking again once every group has them is idempotent."""
+        if hasattr(self.optimizer, "_lazy_init_hp_params_optimizer_state"):
+            self.optimizer._hp_optimizer_states_linked = False
+            self.optimizer._lazy_init_hp_params_optimizer_state()
+
     def full_optimizer_state(self):
-        return None  # ZeRO state is sharded: saved with engine.save_checkpoint by the trainer
+        """Every rank takes part (each gathers a parameter's pieces from all partitions)."""
+        from deepspeed.utils import safe_get_full_optimizer_state
+
+        self._link_state()
+        names = {id(p): n for n, p in self.eval_model.named_parameters()}
+        steps = [float(self._base.state[flat]["step"]) if self._base.state.get(flat) else 0.0
+                 for g in self._base.param_groups for flat in g["params"]]
+        step = steps[0] if steps else 0.0
+        state: dict[str, Any] = {}
+        groups = []
+        for hp, lp in zip(self._base.param_groups, self._lp_groups()):
+            for p in lp:
+                entry = {k: safe_get_full_optimizer_state(p, k) for k in self.STATE_KEYS}
+                if any(v is None for v in entry.values()):
+                    continue  # no step taken yet: nothing to save, as torch saves none
+                state[names[id(p)]] = {"step": torch.tensor(step), **{k: v.detach().cpu() for k, v in entry.items()}}
+            groups.append({**{k: v for k, v in hp.items() if k != "params"}, "params": [names[id(p)] for p in lp]})
+        return {"state": state, "param_groups": groups} if self.dist.is_main else None
 
     def load_optimizer_state(self, state):
-        raise NotImplementedError("resume of a deepspeed run goes through engine.load_checkpoint")
+        from deepspeed.utils import safe_set_full_optimizer_state
+
+        saved = state.get("state", {})
+        if not saved:
+            return
+        step = {float(v["step"]) for v in saved.values()}
+        if len(step) != 1:
+            raise ValueError(f"optimizer state holds parameters at different steps {sorted(step)}: not a checkpoint of one run")
+        # Torch creates Adam's moments lazily on the first step; create them (zeros at the saved step)
+        # so ZeRO links each parameter's fragment to them, then fill in the saved values.
+        for g in self._base.param_groups:
+            for flat in g["params"]:
+                st = self._base.state[flat]
+                if not st:
+                    st["step"] = torch.tensor(next(iter(step)), dtype=torch.float32)
+                    for k in self.STATE_KEYS:
+                        st[k] = torch.zeros_like(flat, memory_format=torch.preserve_format)
+        self._link_state()
+        names = {n: p for n, p in self.eval_model.named_parameters()}
+        missing = sorted(set(names) - set(saved))
+        if missing:
+            raise ValueError(f"optimizer state has no entry for {missing[:3]}: saved from a different model")
+        for n, p in names.items():
+            for k in self.STATE_KEYS:
+                safe_set_full_optimizer_state(p, saved[n][k].to(self.dist.device), k)
 
 
 def make_strategy(name: str, model, training, dist: DistInfo, *, micro_batch: int, grad_accum: int) -> Strategy:
