@@ -46,7 +46,7 @@ def run_glassbox(cfg, tokens, args) -> float:
     dist = DistInfo(device=dev)
     strategy = make_strategy("ddp", build(cfg).to(dev).train(), spec.training, dist, micro_batch=args.micro_batch, grad_accum=1)
     if getattr(args, "compile", False):
-        strategy.model = torch.compile(strategy.model)
+        strategy.compile()
     trainer = Trainer(tcfg, strategy, data, plan, dist)
     for s in range(args.warmup):
         trainer.train_step(s)

@@ -94,6 +94,17 @@ class Strategy:
     def sync_context(self, last_micro: bool):
         return contextlib.nullcontext()
 
+    _compiled = None
+
+    @property
+    def train_model(self):
+        """What the training step calls: the wrapped model, or its torch.compile'd form. Everything
+        else (state dicts, no_sync, evaluation) keeps using the eager module and its names."""
+        return self._compiled if self._compiled is not None else self.model
+
+    def compile(self) -> None:
+        self._compiled = torch.compile(self.model)
+
     def backward(self, loss: torch.Tensor) -> None:
         loss.backward()
 
@@ -250,6 +261,9 @@ class DeepSpeedStrategy(Strategy):
     @property
     def eval_model(self):
         return self.model.module
+
+    def compile(self) -> None:
+        self.model.compile()  # the engine compiles its module in place and stays the engine
 
     def autocast(self):
         return contextlib.nullcontext()

@@ -137,7 +137,7 @@ class Trainer:
     def forward_backward(self, x: torch.Tensor, scale: int) -> torch.Tensor:
         """Next-token cross-entropy on one micro-batch (inputs t[:-1], labels t[1:]); backward."""
         with self.strategy.autocast():
-            logits = self.strategy.model(input_ids=x[:, :-1], use_cache=False).logits
+            logits = self.strategy.train_model(input_ids=x[:, :-1], use_cache=False).logits
         loss = F.cross_entropy(logits.float().reshape(-1, self.vocab), x[:, 1:].reshape(-1))
         self.strategy.backward(loss / scale)
         self.strategy.after_backward()
@@ -270,6 +270,8 @@ def _run(resource: Resource, store: ArtifactStore, dist: DistInfo, hooks: TrainH
     model.train()
     strategy = make_strategy(spec.training.strategy, model, spec.training, dist,
                              micro_batch=cfg.micro_batch_size, grad_accum=cfg.grad_accum)
+    if spec.training.compile:
+        strategy.compile()
     start = 0
     if resume_dir is not None:
         strategy.load_optimizer_state(torch.load(resume_dir / OPTIMIZER_FILE, weights_only=False))
