@@ -285,7 +285,7 @@ def test_cluster_scope_grants(default_docs: list[dict[str, Any]]) -> None:
     for key in [("ray.io", "rayjobs"), ("jobset.x-k8s.io", "jobsets"), ("batch", "jobs"),
                 ("serving.kserve.io", "inferenceservices"), ("", "configmaps"), ("", "serviceaccounts")]:
         assert g[key] == crud, key
-    assert g[("ray.io", "rayclusters")] == g[("", "pods")] == {"get", "list", "watch"}
+    assert g[("", "pods")] == {"get", "list", "watch"}
     assert g[("", "events")] == {"get", "list", "watch", "create", "patch"}
     assert g[("events.k8s.io", "events")] == {"create", "patch"}
     assert g[("kopf.dev", "clusterkopfpeerings")] == {"get", "list", "watch", "patch"}
@@ -296,7 +296,7 @@ def test_cluster_scope_grants(default_docs: list[dict[str, Any]]) -> None:
         *[("glassbox.dev", f"{r}/status") for r in GLASSBOX_RESOURCES],
         *[("glassbox.dev", f"{r}/finalizers") for r in GLASSBOX_RESOURCES],
         ("glassbox.dev", "scorerservices/scale"), ("glassbox.dev", "dialogbots/scale"),
-        ("ray.io", "rayjobs"), ("ray.io", "rayclusters"), ("jobset.x-k8s.io", "jobsets"), ("batch", "jobs"),
+        ("ray.io", "rayjobs"), ("jobset.x-k8s.io", "jobsets"), ("batch", "jobs"),
         ("serving.kserve.io", "inferenceservices"), ("", "configmaps"), ("", "serviceaccounts"), ("", "pods"),
         ("", "events"), ("events.k8s.io", "events"), ("kopf.dev", "clusterkopfpeerings"),
         ("apiextensions.k8s.io", "customresourcedefinitions"),

@@ -127,10 +127,8 @@ nothing by accident.
 - apiGroups: ["ray.io"]
   resources: ["rayjobs"]
   verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
-# RayJob status is summarised from the RayCluster it spawns (read-only).
-- apiGroups: ["ray.io"]
-  resources: ["rayclusters"]
-  verbs: ["get", "list", "watch"]
+# No RayCluster access: a RayJob's own status (jobStatus, jobDeploymentStatus) is all the operator
+# reads; KubeRay creates and deletes the RayCluster.
 - apiGroups: ["jobset.x-k8s.io"]
   resources: ["jobsets"]
   verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
