@@ -5,12 +5,14 @@ retries with a fresh attempt, then gives up with RetriesExhausted. And an unread
 
 from __future__ import annotations
 
+import json
 import uuid
+from datetime import datetime, timezone
 
 import pytest
 
 from conftest import ROOT, Operator
-from test_lifecycle import cond, events, pretrain, wait_phase
+from test_lifecycle import cond, events, example, patch_status, pretrain, wait_phase
 
 
 @pytest.fixture(scope="module")
@@ -60,3 +62,96 @@ def test_unreadable_store_is_a_condition_not_a_crash(cluster, failing):
     assert op.proc.poll() is None
     cluster.apply(pretrain("ok", ns, "job", 1, None, retries=0))
     cluster.wait_for(lambda: cluster.get("job", "ok-a0", ns), what="the operator still reconciles others")
+
+
+# ---- KGHarvest and MetricEval: every attempt fails; retries back off exponentially ---------------
+HOLD = "glassbox.dev/test-hold"
+"""A finalizer the test puts on each attempt's Job, so the retried (deleted) attempts stay readable."""
+
+
+def ts(s: str) -> datetime:
+    return datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def with_retries(d: dict, name: str, ns: str, retries: int, backoff: int) -> dict:
+    d["metadata"] = {"name": name, "namespace": ns}
+    d["spec"]["storage"] = {}
+    d["spec"]["failurePolicy"] = {"maxRetries": retries, "backoffSeconds": backoff}
+    return d
+
+
+def assert_failed_after_retries(cluster, ns: str, kind: str, short: str, name: str, retries: int, child_reason: str) -> None:
+    """Failed with RetriesExhausted (the child's reason in the message), Warning events for each
+    failed attempt (with the doubling delay) and for the end, and a `kubectl get` row that says so."""
+    obj = cluster.get(kind, name, ns)
+    c = cond(obj, "Failed")
+    assert c["status"] == "True" and c["reason"] == "RetriesExhausted" and child_reason in c["message"], c
+    assert cond(obj, "Progressing")["status"] == "False" and cond(obj, "Progressing")["reason"] == "RetriesExhausted"
+    assert obj["status"]["retries"] == retries and obj["status"]["completionTime"]
+    items = cluster.kubectl_json("get", "events", "-n", ns, "--field-selector", f"involvedObject.name={name}")["items"]
+    ev = [(e["type"], e["reason"], e["message"]) for e in items]
+    warned = {r for t, r, _ in ev if t == "Warning"}
+    assert {"AttemptFailed", "Retrying", "RetriesExhausted"} <= warned, ev
+    delays = sorted(m for t, r, m in ev if r == "AttemptFailed")
+    assert [m.split("retrying in ")[-1] for m in delays] == [f"{2 * 2 ** i}s" for i in range(retries)], delays
+    rows = cluster.kubectl("get", short, name, "-n", ns, "-o", "wide").stdout.splitlines()
+    assert rows[1].split()[:2] == [name, "Failed"], rows
+    assert f"({retries} of {retries} retries used)" in rows[1] and child_reason in rows[1], rows
+    row = cluster.kubectl("get", short, name, "-n", ns).stdout.splitlines()[1].split()
+    assert row[:2] == [name, "Failed"] and len(row) == 3, row  # the two progress columns stay empty: nothing done
+    listed = cluster.kubectl("get", "glassbox", "-n", ns).stdout
+    assert any(line.split()[0].endswith(f"/{name}") and "Failed" in line for line in listed.splitlines()[1:]), listed
+
+
+def test_metriceval_job_failures_back_off_then_fail(cluster, failing):
+    """Each attempt's Job fails (KWOK exits the pod with 3, backoffLimit 0): attempt n+1 is created
+    no sooner than 2 * 2**n seconds after attempt n failed, and after 2 retries the run is Failed."""
+    op, ns = failing
+    d = with_retries(example("metriceval-gpu.yaml"), "mef", ns, retries=2, backoff=2)
+    d["spec"]["resources"] = {"backend": "job", "workers": 1, "cpu": "1", "memory": "1Gi"}
+    cluster.apply(d)
+    held = []
+    try:
+        for a in range(3):
+            cluster.wait_for(lambda: cluster.get("job", f"mef-a{a}", ns), timeout=60, what=f"Job mef-a{a}")
+            cluster.kubectl("patch", "job", f"mef-a{a}", "-n", ns, "--type=merge", "-p", json.dumps({"metadata": {"finalizers": [HOLD]}}))
+            held.append(f"mef-a{a}")
+        wait_phase(cluster, "metriceval", "mef", ns, "Failed", timeout=60)
+        jobs = [cluster.get("job", f"mef-a{a}", ns) for a in range(3)]
+        for a in (0, 1):
+            assert jobs[a]["metadata"].get("deletionTimestamp"), f"failed attempt a{a} was not removed"
+            failed_at = min(ts(c["lastTransitionTime"]) for c in jobs[a]["status"]["conditions"]
+                            if c["type"] in ("Failed", "FailureTarget") and c["status"] == "True")
+            gap = (ts(jobs[a + 1]["metadata"]["creationTimestamp"]) - failed_at).total_seconds()
+            assert 2 * 2 ** a <= gap <= 2 * 2 ** a + 20, (a, gap)
+        assert_failed_after_retries(cluster, ns, "metriceval", "meval", "mef", 2, "BackoffLimitExceeded")
+    finally:
+        for j in held:
+            cluster.kubectl("patch", "job", j, "-n", ns, "--type=merge", "-p", '{"metadata":{"finalizers":null}}', check=False)
+
+
+def test_kgharvest_jobset_failures_back_off_then_fail(cluster, failing):
+    """Each attempt's JobSet reports Failed as JobSet's controller would: attempt n+1 appears no
+    sooner than 2 * 2**n seconds after that failure, the failed one is removed, then Failed."""
+    op, ns = failing
+    d = with_retries(example("kgharvest-gpu.yaml"), "kgf", ns, retries=2, backoff=2)
+    d["spec"]["resources"] = {"backend": "jobset", "workers": 2, "accelerator": "h100", "cpu": "1", "memory": "1Gi"}
+    cluster.apply(d)
+    for a in range(3):
+        cluster.wait_for(lambda: cluster.get("jobset", f"kgf-a{a}", ns), timeout=60, what=f"JobSet kgf-a{a}")
+        failed_at = now_iso()
+        failed = {"conditions": [{"type": "Failed", "status": "True", "reason": "FailedJobs",
+                                  "message": f"jobset kgf-a{a} failed", "lastTransitionTime": failed_at}]}
+        patch_status(cluster, "jobset", f"kgf-a{a}", ns, failed)
+        if a < 2:
+            nxt = cluster.wait_for(lambda: cluster.get("jobset", f"kgf-a{a + 1}", ns), timeout=60, what=f"JobSet kgf-a{a + 1}")
+            gap = (ts(nxt["metadata"]["creationTimestamp"]) - ts(failed_at)).total_seconds()
+            assert 2 * 2 ** a <= gap <= 2 * 2 ** a + 20, (a, gap)
+            cluster.wait_for(lambda: cluster.get("jobset", f"kgf-a{a}", ns) is None, what=f"failed attempt kgf-a{a} removed")
+    wait_phase(cluster, "kgharvest", "kgf", ns, "Failed", timeout=60)
+    assert_failed_after_retries(cluster, ns, "kgharvest", "kgh", "kgf", 2, "FailedJobs")
+    assert cluster.get("kgharvest", "kgf", ns)["status"]["progress"] == {"relationsTotal": 3}
