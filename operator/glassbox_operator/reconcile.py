@@ -247,7 +247,7 @@ class Reconciler:
             if out.status.get("observedGeneration") is not None:
                 cond["observedGeneration"] = out.status["observedGeneration"]
             _set_cond(out.status, cond)
-        active = bool(children) and out.status.get("phase") in ("Pending", "Running") and not plan.teardown
+        active = bool(children) and out.status.get("phase") in ("Pending", "Running", "Ready") and not plan.teardown
         if active or _find(old.get("conditions"), SCHEDULED):
             self._scheduling(ctx, children if active else [], old, out.status, out.events, now)
         if "progress" not in out.status and old.get("progress"):
@@ -291,13 +291,16 @@ class Reconciler:
                     events: list[Event], now: datetime) -> None:
         """PodsScheduled=False when the workload's pods cannot be created (the child's FailedCreate
         events: a missing PriorityClass, quota, admission) or placed (a pod's Unschedulable
-        condition); True again once they are. Read-only; never blocks a pass."""
+        condition, KServe predictor pods included); True again once they are. Read-only; never
+        blocks a pass."""
         wl = R.workload(children)
         problem: Optional[tuple[str, str]] = None
         try:
-            if wl is None or wl["kind"] in ("LocalProcess", "InferenceService"):
+            if wl is None or wl["kind"] == "LocalProcess":
                 raise _Done
-            sel = f"{LABEL_UID}={ctx.uid},{LABEL_ATTEMPT}={ctx.plan.attempt}"
+            isvc = wl["kind"] == serving.KIND
+            # KServe labels predictor pods serving.kserve.io/inferenceservice=<name>, not with ours.
+            sel = serving.selector(ctx) if isvc else f"{LABEL_UID}={ctx.uid},{LABEL_ATTEMPT}={ctx.plan.attempt}"
             pods = self.kube.list("v1", "Pod", ctx.namespace, label_selector=sel)
             for pod in pods:
                 for c in (pod.get("status") or {}).get("conditions") or []:
@@ -306,7 +309,7 @@ class Reconciler:
                         break
                 if problem:
                     break
-            if not pods:
+            if not pods and not isvc:  # an InferenceService's pods come from a Deployment: no events on it
                 name = wl["metadata"]["name"]
                 failed = [e for e in self.kube.list("v1", "Event", ctx.namespace, field_selector=f"involvedObject.name={name},type=Warning")
                           if e.get("reason") == "FailedCreate"]

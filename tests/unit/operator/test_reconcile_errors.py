@@ -28,6 +28,9 @@ class FakeKube:
             body = {"reason": "Forbidden", "message": f'{obj["kind"].lower()}s is forbidden: User "sa" cannot patch'}
             raise _api(403, body)
         stored = dict(obj, metadata=dict(obj["metadata"], uid=f"uid-{obj['metadata']['name']}"))
+        prev = self.objs.get((obj["kind"], obj["metadata"]["name"]))
+        if prev and "status" in prev:
+            stored["status"] = prev["status"]  # apply does not touch a child's status subresource
         self.objs[(obj["kind"], obj["metadata"]["name"])] = stored
         return stored
 
@@ -37,8 +40,12 @@ class FakeKube:
     def delete(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
         return self.objs.pop((kind, name), None) is not None
 
-    def list(self, api_version: str, kind: str, namespace: str, **_: Any) -> list[dict[str, Any]]:
-        return self.pods if kind == "Pod" else self.events
+    def list(self, api_version: str, kind: str, namespace: str, *, label_selector: Optional[str] = None,
+             **_: Any) -> list[dict[str, Any]]:
+        if kind != "Pod":
+            return self.events
+        want = dict(kv.split("=", 1) for kv in (label_selector or "").split(",") if kv)  # equality selectors only
+        return [p for p in self.pods if want.items() <= ((p["metadata"].get("labels") or {}).items())]
 
     def get_glassbox(self, kind: str, namespace: str, name: str) -> None:
         return None
@@ -87,9 +94,12 @@ def test_unreadable_store_is_a_condition(tmp_path):
 
 
 def test_unschedulable_pod_and_failed_create(tmp_path):
-    pod = {"metadata": {"name": "r-a0-x"}, "status": {"conditions": [
-        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/9 nodes are available: Insufficient cpu."}]}}
-    res = reconciler(FakeKube(pods=[pod]), tmp_path, endpoint="127.0.0.1:9").reconcile(body())
+    labels = {"glassbox.dev/uid": UID, "glassbox.dev/attempt": "0"}
+    pod = unschedulable("r-a0-x", labels, "0/9 nodes are available: Insufficient cpu.")
+    other = unschedulable("r-a1-x", dict(labels, **{"glassbox.dev/attempt": "1"}), "another attempt's pod")
+    res = reconciler(FakeKube(pods=[other]), tmp_path, endpoint="127.0.0.1:9").reconcile(body())
+    assert cond(res.status, "PodsScheduled") is None  # only this attempt's pods count
+    res = reconciler(FakeKube(pods=[other, pod]), tmp_path, endpoint="127.0.0.1:9").reconcile(body())
     c = cond(res.status, "PodsScheduled")
     assert c["status"] == "False" and c["reason"] == "Unschedulable" and "Insufficient cpu" in c["message"]
     assert ("Warning", "Unschedulable") in [(e.type, e.reason) for e in res.events]
@@ -98,3 +108,38 @@ def test_unschedulable_pod_and_failed_create(tmp_path):
     res = reconciler(FakeKube(events=[ev]), tmp_path, endpoint="127.0.0.1:9").reconcile(body())
     c = cond(res.status, "PodsScheduled")
     assert c["status"] == "False" and c["reason"] == "FailedCreate" and "PriorityClass" in c["message"]
+
+
+def unschedulable(name: str, labels: dict[str, str], message: str) -> dict:
+    return {"metadata": {"name": name, "labels": labels}, "status": {"conditions": [
+        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}]}}
+
+
+def scorer() -> dict:
+    d = example("scorer-gpu.yaml")
+    d["metadata"] = {"name": "sc", "namespace": "ns", "uid": UID, "generation": 1}
+    d["spec"]["storage"] = {}
+    return d
+
+
+def test_unschedulable_predictor_pod_of_a_service(tmp_path):
+    """KServe labels predictor pods with the InferenceService's name only (no glassbox labels)."""
+    isvc = {"serving.kserve.io/inferenceservice": "sc", "component": "predictor"}
+    pod = unschedulable("sc-predictor-7d9f-x", isvc, "0/9 nodes are available: 2 Insufficient nvidia.com/gpu.")
+    elsewhere = unschedulable("other-predictor-1", dict(isvc, **{"serving.kserve.io/inferenceservice": "other"}), "not ours")
+    res = reconciler(FakeKube(pods=[elsewhere]), tmp_path, endpoint="127.0.0.1:9").reconcile(scorer())
+    assert cond(res.status, "PodsScheduled") is None
+    r = reconciler(FakeKube(pods=[elsewhere, pod]), tmp_path, endpoint="127.0.0.1:9")
+    res = r.reconcile(scorer())
+    c = cond(res.status, "PodsScheduled")
+    assert c["status"] == "False" and c["reason"] == "Unschedulable" and "sc-predictor-7d9f-x" in c["message"], c
+    assert "Insufficient nvidia.com/gpu" in c["message"] and res.status["phase"] == "Pending"
+    assert ("Warning", "Unschedulable") in [(e.type, e.reason) for e in res.events]
+    # placed once capacity appears; and a Ready service keeps watching its pods (a scale-up can stick)
+    r.kube.pods = [dict(pod, status={"conditions": [{"type": "PodScheduled", "status": "True"}]})]
+    r.kube.objs[("InferenceService", "sc")]["status"] = {"conditions": [{"type": "Ready", "status": "True"}]}
+    res = r.reconcile({**scorer(), "status": res.status})
+    assert res.status["phase"] == "Ready" and cond(res.status, "PodsScheduled")["status"] == "True"
+    r.kube.pods = [pod]
+    res = r.reconcile({**scorer(), "status": res.status})
+    assert res.status["phase"] == "Ready" and cond(res.status, "PodsScheduled")["reason"] == "Unschedulable"
