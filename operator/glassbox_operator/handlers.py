@@ -1,7 +1,8 @@
 """Kopf entry points, the same for every kind: each hands off to Reconciler.reconcile in one line.
 
 create/resume/update(spec) and a timer while the resource is active all run the same level-based
-pass; the pass's status is written once, through Kopf's patch (the status subresource).
+pass; the pass writes its status once itself (a merge patch of the status subresource), so it knows
+the resourceVersion that write produced and can tell a body older than it (see Reconciler).
 """
 
 from __future__ import annotations
@@ -25,19 +26,17 @@ def _is_active(status: Any, **_: Any) -> bool:
     return phase in ACTIVE_PHASES and phase != "Suspended"
 
 
-def run_pass(reconciler: Reconciler, body: Any, patch: Any, *, retry_errors: bool) -> None:
-    """One pass: reconcile, queue the status patch and the events; map outcomes to Kopf errors."""
+def run_pass(reconciler: Reconciler, body: Any, *, retry_errors: bool) -> None:
+    """One pass: reconcile (which writes the status), post the events; map outcomes to Kopf errors."""
     kind = body.get("kind", "?")
     started = time.perf_counter()
     result_label = "error"
     try:
         result = reconciler.reconcile(dict(body))
-        if result.patch:
-            patch.status.update(result.patch)
         for ev in result.events:
             kopf.event(body, type=ev.type, reason=ev.reason, message=ev.message[:1024])
         metrics.observe_phase(body, result.status.get("phase"))
-        result_label = "refused" if result.error else ("waiting" if result.waiting else "ok")
+        result_label = "stale" if result.stale else "refused" if result.error else ("waiting" if result.waiting else "ok")
         if result.error is not None and retry_errors:
             raise kopf.PermanentError(f"{result.error.reason}: {result.error.message}")
         if retry_errors and (result.waiting or result.requeue_after):
@@ -53,14 +52,15 @@ def register(registry: kopf.OperatorRegistry, reconciler: Reconciler, resync_sec
     for info in KINDS.values():
         res = dict(group=GROUP, version=VERSION, plural=info.plural, registry=registry)
 
-        def on_change(body: Any, patch: Any, **_: Any) -> None:
-            run_pass(reconciler, body, patch, retry_errors=True)
+        def on_change(body: Any, **_: Any) -> None:
+            run_pass(reconciler, body, retry_errors=True)
 
-        def on_timer(body: Any, patch: Any, **_: Any) -> None:
-            run_pass(reconciler, body, patch, retry_errors=False)
+        def on_timer(body: Any, **_: Any) -> None:
+            run_pass(reconciler, body, retry_errors=False)
 
         def on_delete(body: Any, **_: Any) -> None:
             metrics.forget(body)
+            reconciler.forget((body.get("metadata") or {}).get("uid") or "")
 
         kopf.on.resume(**res, id="reconcile")(on_change)
         kopf.on.create(**res, id="reconcile")(on_change)

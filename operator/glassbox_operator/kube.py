@@ -1,4 +1,5 @@
-"""The one place that talks to the Kubernetes API for children (server-side apply, get, delete)."""
+"""The one place that talks to the Kubernetes API: children (server-side apply, get, delete, list)
+and our resources' status subresource."""
 
 from __future__ import annotations
 
@@ -47,6 +48,15 @@ class Kube:
             return True
         except NotFoundError:
             return False
+
+    def patch_status(self, api_version: str, kind: str, namespace: str, name: str, patch: dict[str, Any]) -> Optional[str]:
+        """Merge-patch the status subresource; the resourceVersion it produced, or None when the object is gone."""
+        try:
+            out = self.client.patch(self._resource(api_version, kind).status, body={"status": patch}, name=name,
+                                    namespace=namespace, content_type="application/merge-patch+json")
+        except NotFoundError:
+            return None
+        return out.metadata.resourceVersion
 
     def list(self, api_version: str, kind: str, namespace: str, *, label_selector: Optional[str] = None,
              field_selector: Optional[str] = None) -> list[dict[str, Any]]:

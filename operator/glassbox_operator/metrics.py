@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 from prometheus_client import Counter, Gauge, Histogram
 
-RECONCILES = Counter("glassbox_reconciles_total", "Reconcile passes by kind and result (ok, waiting, refused, error).", ["kind", "result"])
+RECONCILES = Counter("glassbox_reconciles_total", "Reconcile passes by kind and result (ok, waiting, refused, stale, error).", ["kind", "result"])
 DURATION = Histogram("glassbox_reconcile_duration_seconds", "Duration of one reconcile pass.", ["kind"],
                      buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 RESOURCES = Gauge("glassbox_resources", "glassbox resources by kind and phase.", ["kind", "phase"])

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Optional
@@ -69,13 +68,19 @@ def _api_message(exc: ApiException) -> str:
     except (ValueError, AttributeError):
         return f"{exc.status} {exc.reason}"
 
-STALE_WINDOW = 60.0
-"""Seconds during which a body still showing an earlier plan than a pass moved to is not acted on."""
 
+def _revision(resource_version: Any) -> Optional[int]:
+    """A resourceVersion as a number to order by, or None.
 
-def _order(plan: Plan) -> tuple[int, int]:
-    """Plans in the order passes move through them: training/running attempts, then serving."""
-    return (1 if plan.stage == STAGE_SERVE else 0, plan.attempt)
+    The API calls resourceVersion opaque, but an apiserver backed by etcd (every one in practice)
+    sets it to the object's etcd modification revision: a decimal integer that grows with every
+    write, so two versions of one object compare. A value that does not parse (another storage
+    backend) is not compared: the pass acts, as it would without the guard, rather than risk
+    skipping a body forever."""
+    try:
+        return int(resource_version)
+    except (TypeError, ValueError):
+        return None
 
 
 # Status keys the operator owns; a key that disappears is removed with an explicit null.
@@ -91,6 +96,9 @@ class Result:
     requeue_after: Optional[float] = None
     waiting: bool = False
     error: Optional[RenderError] = None
+    stale: bool = False
+    """The body was older than our own last status write and no current one could be read (the
+    object is gone, or the read lagged too): nothing done, nothing written."""
 
 
 def status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
@@ -108,13 +116,17 @@ class Reconciler:
                  store_retry: Optional[RetryPolicy] = None):
         self.kube, self.config, self.local, self.clock = kube, config, local, clock
         self.store_retry = store_retry or RetryPolicy(deadline=5.0, initial=0.2, maximum=1.0)
-        # Per resource uid: the lock that serializes its passes, and the furthest plan a pass moved
-        # it to (with when). Kopf runs the timer and the event handlers of one object concurrently
-        # and a body can lag the status written by the previous pass; acting on such a body would
-        # start again the attempt that pass replaced (the local runner forgets a stopped process).
+        # Per resource uid: the lock that serializes its passes, and the revision (resourceVersion)
+        # our last status write produced. Kopf runs the timer and the event handlers of one object
+        # concurrently, and the body a pass gets can predate the status the previous pass wrote
+        # (the timer's body, a watch that lags). Acting on it would undo that pass: restart the
+        # attempt a retry replaced (the local runner forgets a stopped process), post its events
+        # again. Such a body is skipped for the object read afresh; one at or past our write (ours,
+        # or anyone's after it: a status someone reset on purpose) is acted on. No clock is
+        # involved; after a restart the memory is empty and every body is acted on.
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
-        self._moved: dict[str, tuple[tuple[int, int], float]] = {}
+        self._written: dict[str, int] = {}
 
     # ---- reading the store --------------------------------------------------------------------
     def _manifest(self, ctx: Context, run_uri: str) -> Optional[Manifest]:
@@ -167,11 +179,45 @@ class Reconciler:
         return R.observer(ctx)(self.kube.get(wl["apiVersion"], wl["kind"], ctx.namespace, wl["metadata"]["name"]))
 
     def reconcile(self, body: dict[str, Any]) -> Result:
-        uid = (body.get("metadata") or {}).get("uid") or ""
+        """One pass over body, its status written (once, when it changed) before the next pass of
+        the same resource starts. A body older than our last write is not acted on: the pass reads
+        the object afresh and acts on that (Result.stale when it is gone)."""
+        meta = body.get("metadata") or {}
+        uid = meta.get("uid") or ""
         with self._locks_guard:
             lock = self._locks.setdefault(uid, threading.Lock())
         with lock:
-            return self._reconcile(body)
+            if self._stale(uid, body):
+                # Read the object afresh (a quorum read: at or past our write) and act on that.
+                fresh = self.kube.get_glassbox(body.get("kind") or "", meta.get("namespace") or "", meta.get("name") or "")
+                if fresh is None or (fresh.get("metadata") or {}).get("uid") != uid:
+                    return Result(dict(body.get("status") or {}), {}, stale=True)  # gone: nothing to do
+                if self._stale(uid, fresh):  # not from a quorum read (a caching proxy?): come back
+                    return Result(dict(body.get("status") or {}), {}, requeue_after=1.0, stale=True)
+                body, meta = fresh, fresh["metadata"]
+            result = self._reconcile(body)
+            if result.patch:
+                written = _revision(self.kube.patch_status(body["apiVersion"], body["kind"], meta.get("namespace") or "",
+                                                           meta.get("name") or "", result.patch))
+                if written is None:  # the object is gone (or its version cannot be ordered)
+                    self._written.pop(uid, None)
+                else:
+                    self._written[uid] = written
+            return result
+
+    def _stale(self, uid: str, body: dict[str, Any]) -> bool:
+        """body was read before our own last status write for uid, so its status lags ours."""
+        ours, seen = self._written.get(uid), _revision((body.get("metadata") or {}).get("resourceVersion"))
+        if ours is not None and seen is not None and seen < ours:
+            log.debug("%s: body at %s predates our status write at %s", (body.get("metadata") or {}).get("name"), seen, ours)
+            return True
+        return False
+
+    def forget(self, uid: str) -> None:
+        """Drop what we remember of a deleted resource."""
+        with self._locks_guard:
+            self._locks.pop(uid, None)
+            self._written.pop(uid, None)
 
     def _reconcile(self, body: dict[str, Any]) -> Result:
         try:
@@ -195,10 +241,6 @@ class Reconciler:
         except InvalidResource as exc:
             return self._refused(body, old, RenderError("InvalidSpec", str(exc)), now)
         plan = plan_of(resource, old)
-        moved = self._moved.get(resource.metadata.get("uid") or "")
-        if moved and _order(plan) < moved[0] and time.monotonic() - moved[1] < STALE_WINDOW:
-            # A body older than the status the last pass wrote: let the newer one come.
-            return Result(old, {}, requeue_after=1.0)
         ctx = Context(resource=resource, config=self.config, plan=plan)
         obs = Observation()
         children: list[dict[str, Any]] = []
@@ -227,8 +269,6 @@ class Reconciler:
         old_children = [dict(c) for c in old.get("children") or []]
         if out.apply:
             self._act(ctx, children, old_children, plan)
-            if out.plan != plan:
-                self._moved[resource.metadata.get("uid") or ""] = (_order(out.plan), time.monotonic())
             out.status["children"] = [R.ref(c) for c in children]
         elif old_children:
             out.status["children"] = old_children

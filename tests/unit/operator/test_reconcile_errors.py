@@ -22,6 +22,7 @@ class FakeKube:
     def __init__(self, refuse: Optional[str] = None, pods: list[dict] | None = None, events: list[dict] | None = None):
         self.objs: dict[tuple[str, str], dict] = {}
         self.refuse, self.pods, self.events = refuse, pods or [], events or []
+        self.rv, self.status_writes = 100, []  # our resource's resourceVersion; the status patches written
 
     def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
         if obj["kind"] == self.refuse:
@@ -33,6 +34,11 @@ class FakeKube:
             stored["status"] = prev["status"]  # apply does not touch a child's status subresource
         self.objs[(obj["kind"], obj["metadata"]["name"])] = stored
         return stored
+
+    def patch_status(self, api_version: str, kind: str, namespace: str, name: str, patch: dict[str, Any]) -> str:
+        self.rv += 1
+        self.status_writes.append(patch)
+        return str(self.rv)
 
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> Optional[dict[str, Any]]:
         return self.objs.get((kind, name))
