@@ -8,7 +8,7 @@ fails at start-up instead of silently placing pods on the wrong nodes.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -77,6 +77,16 @@ class Images(_Config):
     """Serving (ScorerService, DialogBot)."""
 
 
+class RayHead(_Config):
+    """The Ray head pod of backend ray: it runs the driver (the entrypoint that starts the
+    training workers), not the training, so it is sized on its own, not like a worker."""
+
+    cpu: Union[str, int, float] = "2"
+    """CPU request (a Kubernetes quantity)."""
+    memory: str = "8Gi"
+    """Memory request and limit (a Kubernetes quantity)."""
+
+
 class Defaults(_Config):
     """What the renderers use when a resource leaves a field out."""
 
@@ -90,6 +100,8 @@ class Defaults(_Config):
     """PriorityClass for workload pods when a resource names none; empty: none."""
     pod_annotations: dict[str, str] = {}
     """Annotations put on every workload pod template (Job, JobSet, RayJob); a template's own win."""
+    ray_head: RayHead = RayHead()
+    """Requests of the Ray head pod (backend ray); workers get the resource's own cpu/memory."""
 
 
 class OperatorConfig(_Config):

@@ -423,8 +423,13 @@ def test_default_config_matches_the_test_cluster_pools(default_docs: list[dict[s
     assert tpu["tolerations"] == [{"key": "google.com/tpu", "operator": "Exists", "effect": "NoSchedule"}]
     assert tpu["tpu"] == {"accelerator": "tpu-v5-lite-podslice", "topology": "4x4", "hosts": 4}
     assert set(config["storage"]) == {"endpoint", "bucket", "prefix", "region", "secure", "credentialsSecret"}
-    assert set(config["defaults"]) == {"images", "backend", "queueName", "priorityClassName", "podAnnotations"}
+    assert set(config["defaults"]) == {"images", "backend", "queueName", "priorityClassName", "podAnnotations", "rayHead"}
     assert set(config["defaults"]["images"]) == {"torch", "jax", "serving"}
+    # The chart's rayHead is what the operator assumes when the config leaves it out.
+    from glassbox_operator.config import parse_config
+
+    head = parse_config({"defaults": config["defaults"]}).defaults.ray_head
+    assert head == parse_config({}).defaults.ray_head and (str(head.cpu), head.memory) == ("2", "8Gi")
 
 
 def test_custom_config(custom_docs: list[dict[str, Any]]) -> None:

@@ -4,6 +4,7 @@ group runs on the accelerator pool; the cluster is shut down when the job ends."
 from __future__ import annotations
 
 import shlex
+from dataclasses import replace
 from typing import Any
 
 from ..context import Context
@@ -25,7 +26,10 @@ def _ray_pod(ctx: Context, name: str, place: Any) -> dict[str, Any]:
 
 def render(ctx: Context) -> list[dict[str, Any]]:
     n = workers(ctx)
-    head = placement(ctx, use_accelerator=False)
+    # The head runs the driver only: sized by the operator's config, not like a worker.
+    size = ctx.config.defaults.ray_head
+    head = replace(placement(ctx, use_accelerator=False), requests={"cpu": str(size.cpu), "memory": str(size.memory)},
+                   limits={"memory": str(size.memory)})
     worker = placement(ctx)
     start_worker = {"num-gpus": str(worker.chips)} if worker.chips and "nvidia.com/gpu" in worker.limits else {}
     return [{

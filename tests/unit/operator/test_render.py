@@ -87,10 +87,24 @@ def test_ray_head_on_cpu_workers_on_gpus_and_entrypoint():
     head = cluster["headGroupSpec"]["template"]["spec"]
     assert "nvidia.com/gpu" not in head["containers"][0]["resources"]["limits"]
     assert head["nodeSelector"] == {"glassbox.dev/pool": "cpu"}
+    # The head runs the driver: the config's rayHead size, not the worker's cpu/memory.
+    assert head["containers"][0]["resources"] == {"requests": {"cpu": "2", "memory": "8Gi"}, "limits": {"memory": "8Gi"}}
     group = cluster["workerGroupSpecs"][0]
+    worker = group["template"]["spec"]["containers"][0]["resources"]
+    assert worker["requests"]["memory"] == str(res.spec.resources.memory) != "8Gi"
     assert group["replicas"] == group["minReplicas"] == group["maxReplicas"] == 4
     assert rj["spec"]["entrypoint"] == f"python -m glassbox_workloads pretrainrun --spec {SPEC_FILE}"
     assert rj["spec"]["shutdownAfterJobFinishes"] is True
+
+
+def test_ray_head_size_comes_from_the_config():
+    from glassbox_operator.config import parse_config
+
+    cfg = config()
+    cfg = cfg.model_copy(update={"defaults": parse_config({"defaults": {"rayHead": {"cpu": 4, "memory": "16Gi"}}}).defaults})
+    rj = render(ctx(resource(PRETRAIN, resources__backend="ray"), cfg))[-1]
+    head = rj["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
+    assert head["resources"] == {"requests": {"cpu": "4", "memory": "16Gi"}, "limits": {"memory": "16Gi"}}
 
 
 def test_jobset_tpu_one_replicated_job_per_slice_with_exclusive_topology():
