@@ -65,7 +65,10 @@ def register(registry: kopf.OperatorRegistry, reconciler: Reconciler, resync_sec
         kopf.on.resume(**res, id="reconcile")(on_change)
         kopf.on.create(**res, id="reconcile")(on_change)
         kopf.on.update(**res, id="reconcile", field="spec")(on_change)
-        kopf.timer(**res, id="refresh", interval=resync_seconds, initial_delay=resync_seconds, when=_is_active)(on_timer)
+        # idle: no timer pass while the object keeps changing (each pass that changes the status
+        # restarts the wait), so a busy resource is not reconciled twice as often.
+        kopf.timer(**res, id="refresh", interval=resync_seconds, initial_delay=resync_seconds, idle=resync_seconds,
+                   when=_is_active)(on_timer)
         kopf.on.delete(**res, id="forget", optional=True)(on_delete)
 
 

@@ -3,9 +3,11 @@ status to write once. Level-based: any number of passes over the same state chan
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Optional
@@ -52,6 +54,21 @@ class _Done(Exception):
 def _uid_of(kube: Kube, child: dict[str, Any]) -> Optional[str]:
     obj = kube.get(child["apiVersion"], child["kind"], child["metadata"]["namespace"], child["metadata"]["name"])
     return ((obj or {}).get("metadata") or {}).get("uid")
+
+
+REASSERT_SECONDS = 600.0
+"""A child body applied this long ago is applied again even if unchanged (server-side apply
+restores fields someone else changed). Sooner only when the rendered body changes or the workload
+child is found missing; an unchanged pass otherwise costs no write, which is what lets the timers
+of a thousand resources run without swamping the apiserver."""
+
+
+def _child_key(child: dict[str, Any]) -> tuple[str, str]:
+    return (child["kind"], child["metadata"]["name"])
+
+
+def _digest(child: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(child, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def _api_reason(exc: ApiException) -> str:
@@ -127,6 +144,8 @@ class Reconciler:
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._written: dict[str, int] = {}
+        # Per resource uid: (kind, name) of each child -> (digest of the body applied, when).
+        self._applied: dict[str, dict[tuple[str, str], tuple[str, float]]] = {}
 
     # ---- reading the store --------------------------------------------------------------------
     def _manifest(self, ctx: Context, run_uri: str) -> Optional[Manifest]:
@@ -176,7 +195,10 @@ class Reconciler:
             return MISSING
         if wl["kind"] == "LocalProcess":
             return self.local.observe(wl)
-        return R.observer(ctx)(self.kube.get(wl["apiVersion"], wl["kind"], ctx.namespace, wl["metadata"]["name"]))
+        obj = self.kube.get(wl["apiVersion"], wl["kind"], ctx.namespace, wl["metadata"]["name"])
+        if obj is None:
+            self._applied.get(ctx.uid, {}).pop(_child_key(wl), None)  # gone (deleted by someone): apply it again
+        return R.observer(ctx)(obj)
 
     def reconcile(self, body: dict[str, Any]) -> Result:
         """One pass over body, its status written (once, when it changed) before the next pass of
@@ -218,6 +240,7 @@ class Reconciler:
         with self._locks_guard:
             self._locks.pop(uid, None)
             self._written.pop(uid, None)
+            self._applied.pop(uid, None)
 
     def _reconcile(self, body: dict[str, Any]) -> Result:
         try:
@@ -308,11 +331,18 @@ class Reconciler:
         return Context(resource=ctx.resource, config=ctx.config, plan=ctx.plan, model_uri=uri)
 
     def _act(self, ctx: Context, children: list[dict[str, Any]], old_children: list[dict[str, Any]], plan: Plan) -> None:
+        now = time.monotonic()
+        applied = self._applied.setdefault(ctx.uid, {})
         for child in children:
             if child["kind"] == "LocalProcess":
                 self.local.ensure(child)
-            else:
-                self.kube.apply(child)
+                continue
+            key, digest = _child_key(child), _digest(child)
+            seen = applied.get(key)
+            if seen and seen[0] == digest and now - seen[1] < REASSERT_SECONDS:
+                continue  # this exact body was applied lately and (for the workload) still exists
+            self.kube.apply(child)
+            applied[key] = (digest, now)
         keep = {(c["apiVersion"], c["kind"], c["metadata"]["name"]) for c in children}
         known = {(c["apiVersion"], c["kind"], c["name"]) for c in old_children}
         if plan.teardown:
@@ -322,6 +352,7 @@ class Reconciler:
             except RenderError:
                 pass
         for api_version, kind, name in sorted(known - keep):
+            applied.pop((kind, name), None)
             if kind == "LocalProcess":
                 self.local.stop(ctx.namespace, ctx.uid, name)
             else:
