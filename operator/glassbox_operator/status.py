@@ -291,7 +291,8 @@ def compute(resource: Resource, old: dict[str, Any], plan: Plan, obs: Observatio
             events.append(Event("Warning", "AttemptFailed", f"{detail}; retrying in {int(delay)}s"))
         out.requeue_after = max((due - now).total_seconds(), 0.1)
         out.apply = False
-        return finish(old_phase or "Pending", f"{detail}; retry {plan.attempt + 1} of {limit} at {iso(due)}")
+        # Nothing runs while backing off: Pending (not the failed attempt's Running) until the retry.
+        return finish("Pending", f"{detail}; retry {plan.attempt + 1} of {limit} at {iso(due)}")
     nxt = plan.attempt + 1
     out.plan = Plan(attempt=nxt, stage=plan.stage, teardown=False)
     st["retries"] = nxt

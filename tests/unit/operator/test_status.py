@@ -70,6 +70,7 @@ def test_failed_attempt_backs_off_then_retries_then_fails():
     out = run(res, {"phase": "Running", "retries": 0}, failed, now=NOW + timedelta(seconds=10))
     assert out.plan.attempt == 0 and not out.apply and 19 <= out.requeue_after <= 20
     assert conds(out.status)["Progressing"]["reason"] == "BackingOff"
+    assert out.status["phase"] == "Pending" and "retry 1 of" in out.status["message"]  # nothing runs meanwhile
     assert [e.reason for e in out.events] == ["AttemptFailed"] and out.events[0].type == "Warning"
     # backoff elapsed: attempt 1, a Warning event names the reason and the checkpoint resumed from
     m = Manifest(checkpoints=[CheckpointEntry(step=40, tokens=1000, path="checkpoints/00000040")])
