@@ -26,7 +26,17 @@ def _is_active(status: Any, **_: Any) -> bool:
     return phase in ACTIVE_PHASES and phase != "Suspended"
 
 
-def run_pass(reconciler: Reconciler, body: Any, *, retry_errors: bool) -> None:
+def retry_delay(requeue_after: Optional[float], retry: int, resync_seconds: float) -> float:
+    """When Kopf should run a pass that is not done yet again. A due time (a retry's backoff) is kept
+    exactly; plain waiting (for a source checkpoint, a refused child) backs off 1, 2, 4 ... s up to
+    the resync interval, so a resource that waits for hours is not reconciled every second."""
+    if requeue_after:
+        return max(requeue_after, 1.0)
+    return max(1.0, min(float(resync_seconds), 2.0 ** min(retry, 16)))
+
+
+def run_pass(reconciler: Reconciler, body: Any, *, retry_errors: bool, retry: int = 0,
+             resync_seconds: float = 10.0) -> None:
     """One pass: reconcile (which writes the status), post the events; map outcomes to Kopf errors."""
     kind = body.get("kind", "?")
     started = time.perf_counter()
@@ -41,7 +51,8 @@ def run_pass(reconciler: Reconciler, body: Any, *, retry_errors: bool) -> None:
             raise kopf.PermanentError(f"{result.error.reason}: {result.error.message}")
         if retry_errors and (result.waiting or result.requeue_after):
             # Not ready yet: the pass is retried (the timer also keeps it fresh).
-            raise kopf.TemporaryError(result.status.get("message") or "waiting", delay=max(result.requeue_after or 0, 1.0))
+            raise kopf.TemporaryError(result.status.get("message") or "waiting",
+                                      delay=retry_delay(result.requeue_after, retry, resync_seconds))
     finally:
         metrics.RECONCILES.labels(kind=kind, result=result_label).inc()
         metrics.DURATION.labels(kind=kind).observe(time.perf_counter() - started)
@@ -52,8 +63,8 @@ def register(registry: kopf.OperatorRegistry, reconciler: Reconciler, resync_sec
     for info in KINDS.values():
         res = dict(group=GROUP, version=VERSION, plural=info.plural, registry=registry)
 
-        def on_change(body: Any, **_: Any) -> None:
-            run_pass(reconciler, body, retry_errors=True)
+        def on_change(body: Any, retry: int = 0, **_: Any) -> None:
+            run_pass(reconciler, body, retry_errors=True, retry=retry, resync_seconds=resync_seconds)
 
         def on_timer(body: Any, **_: Any) -> None:
             run_pass(reconciler, body, retry_errors=False)
