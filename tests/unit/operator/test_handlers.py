@@ -44,3 +44,10 @@ def test_timer_passes_never_raise() -> None:
     waiting = Result({"phase": "Pending"}, {}, waiting=True)
     run_pass(FixedReconciler(waiting), BODY, retry_errors=False)
     run_pass(FixedReconciler(Result({"phase": "Running"}, {})), BODY, retry_errors=True)
+
+
+def test_the_api_client_pool_fits_every_worker() -> None:
+    from glassbox_operator.main import api_client
+
+    client = api_client(20)
+    assert client.rest_client.pool_manager.connection_pool_kw["maxsize"] >= 20
