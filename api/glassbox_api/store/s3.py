@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
@@ -333,9 +334,7 @@ class S3Store(ArtifactStore):
                        retry=self.retry, client=self.client)
 
 
-_UNSIGNED_CLIENT = None
-
-
+@functools.cache
 def _unsigned_payload_client():
     """minio.Minio, except that object data is sent as UNSIGNED-PAYLOAD over plain HTTP too.
 
@@ -343,21 +342,18 @@ def _unsigned_payload_client():
     overrides the one method that decides (Minio._build_headers, present in every 7.2 release and
     checked by tests/unit/test_store_s3_client.py), hiding large bodies from it, so a change of the
     SDK's internals fails a test instead of silently signing again."""
-    global _UNSIGNED_CLIENT
-    if _UNSIGNED_CLIENT is None:
-        from minio import Minio
+    from minio import Minio
 
-        class UnsignedPayloadMinio(Minio):
-            def _build_headers(self, host, headers=None, body=None, creds=None):
-                if creds is None or body is None or len(body) < UNSIGNED_FROM:
-                    return super()._build_headers(host, headers, body, creds)
-                headers, date = super()._build_headers(host, headers, None, creds)
-                headers["Content-Length"] = str(len(body))
-                headers["x-amz-content-sha256"] = "UNSIGNED-PAYLOAD"
-                return headers, date
+    class UnsignedPayloadMinio(Minio):
+        def _build_headers(self, host, headers=None, body=None, creds=None):
+            if creds is None or body is None or len(body) < UNSIGNED_FROM:
+                return super()._build_headers(host, headers, body, creds)
+            headers, date = super()._build_headers(host, headers, None, creds)
+            headers["Content-Length"] = str(len(body))
+            headers["x-amz-content-sha256"] = "UNSIGNED-PAYLOAD"
+            return headers, date
 
-        _UNSIGNED_CLIENT = UnsignedPayloadMinio
-    return _UNSIGNED_CLIENT
+    return UnsignedPayloadMinio
 
 
 def _file_digest(p: Path) -> str:

@@ -318,9 +318,9 @@ class DeepSpeedStrategy(Strategy):
 
         self._link_state()
         names = {id(p): n for n, p in self.eval_model.named_parameters()}
-        steps = [float(self._base.state[flat]["step"]) if self._base.state.get(flat) else 0.0
-                 for g in self._base.param_groups for flat in g["params"]]
-        step = steps[0] if steps else 0.0
+        # Every partition steps together; under ZeRO-3 a rank's group may hold no partition at all.
+        step = next((float(st["step"]) for g in self._base.param_groups for flat in g["params"]
+                     if (st := self._base.state.get(flat))), 0.0)
         state: dict[str, Any] = {}
         groups = []
         for hp, lp in zip(self._base.param_groups, self._lp_groups()):
@@ -338,16 +338,17 @@ class DeepSpeedStrategy(Strategy):
         saved = state.get("state", {})
         if not saved:
             return
-        step = {float(v["step"]) for v in saved.values()}
-        if len(step) != 1:
-            raise ValueError(f"optimizer state holds parameters at different steps {sorted(step)}: not a checkpoint of one run")
+        steps = {float(v["step"]) for v in saved.values()}
+        if len(steps) != 1:
+            raise ValueError(f"optimizer state holds parameters at different steps {sorted(steps)}: not a checkpoint of one run")
+        (step,) = steps
         # Torch creates Adam's moments lazily on the first step; create them (zeros at the saved step)
         # so ZeRO links each parameter's fragment to them, then fill in the saved values.
         for g in self._base.param_groups:
             for flat in g["params"]:
                 st = self._base.state[flat]
                 if not st:
-                    st["step"] = torch.tensor(next(iter(step)), dtype=torch.float32)
+                    st["step"] = torch.tensor(step, dtype=torch.float32)
                     for k in self.STATE_KEYS:
                         st[k] = torch.zeros_like(flat, memory_format=torch.preserve_format)
         self._link_state()
