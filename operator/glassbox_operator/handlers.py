@@ -15,7 +15,7 @@ import kopf
 from glassbox_api.constants import GROUP, VERSION
 from glassbox_api.kinds import KINDS
 
-from . import metrics
+from . import metrics, observed
 from .reconcile import Reconciler
 
 ACTIVE_PHASES = (None, "Pending", "Running", "Ready", "Suspended")
@@ -36,13 +36,13 @@ def retry_delay(requeue_after: Optional[float], retry: int, resync_seconds: floa
 
 
 def run_pass(reconciler: Reconciler, body: Any, *, retry_errors: bool, retry: int = 0,
-             resync_seconds: float = 10.0) -> None:
+             resync_seconds: float = 10.0, watched: Optional[observed.Watched] = None) -> None:
     """One pass: reconcile (which writes the status), post the events; map outcomes to Kopf errors."""
     kind = body.get("kind", "?")
     started = time.perf_counter()
     result_label = "error"
     try:
-        result = reconciler.reconcile(dict(body))
+        result = reconciler.reconcile(dict(body), watched)
         for ev in result.events:
             kopf.event(body, type=ev.type, reason=ev.reason, message=ev.message[:1024])
         metrics.observe_phase(body, result.status.get("phase"))
@@ -59,15 +59,18 @@ def run_pass(reconciler: Reconciler, body: Any, *, retry_errors: bool, retry: in
 
 
 def register(registry: kopf.OperatorRegistry, reconciler: Reconciler, resync_seconds: float) -> None:
-    """Register the handlers of every kind on the registry."""
+    """Register the handlers of every kind on the registry, and the watches of workload pods and
+    FailedCreate events they read (observed.py)."""
+    observed.register(registry)
     for info in KINDS.values():
         res = dict(group=GROUP, version=VERSION, plural=info.plural, registry=registry)
 
-        def on_change(body: Any, retry: int = 0, **_: Any) -> None:
-            run_pass(reconciler, body, retry_errors=True, retry=retry, resync_seconds=resync_seconds)
+        def on_change(body: Any, retry: int = 0, **kwargs: Any) -> None:
+            run_pass(reconciler, body, retry_errors=True, retry=retry, resync_seconds=resync_seconds,
+                     watched=observed.from_kwargs(kwargs))
 
-        def on_timer(body: Any, **_: Any) -> None:
-            run_pass(reconciler, body, retry_errors=False)
+        def on_timer(body: Any, **kwargs: Any) -> None:
+            run_pass(reconciler, body, retry_errors=False, watched=observed.from_kwargs(kwargs))
 
         def on_delete(body: Any, **_: Any) -> None:
             metrics.forget(body)

@@ -1,4 +1,4 @@
-"""The one place that talks to the Kubernetes API: children (server-side apply, get, delete, list)
+"""The one place that talks to the Kubernetes API: children (server-side apply, get, delete)
 and our resources' status subresource."""
 
 from __future__ import annotations
@@ -57,12 +57,6 @@ class Kube:
         except NotFoundError:
             return None
         return out.metadata.resourceVersion
-
-    def list(self, api_version: str, kind: str, namespace: str, *, label_selector: Optional[str] = None,
-             field_selector: Optional[str] = None) -> list[dict[str, Any]]:
-        out = self.client.get(self._resource(api_version, kind), namespace=namespace,
-                              label_selector=label_selector, field_selector=field_selector)
-        return [item.to_dict() for item in out.items]
 
     def get_glassbox(self, kind: str, namespace: str, name: str) -> Optional[dict[str, Any]]:
         if kind not in KINDS:

@@ -18,6 +18,7 @@ from .config import load_config
 from .handlers import peering_priority, register
 from .kube import Kube
 from .localrunner import LocalRunner
+from .observed import configure as configure_watches
 from .reconcile import Reconciler
 
 
@@ -54,6 +55,7 @@ def build_registry(config_path: Optional[str], resync_seconds: float, workers: i
         settings.networking.error_backoffs = [1, 2, 5, 10]
         settings.peering.priority = peering_priority(os.environ.get("POD_ID"))
         settings.peering.mandatory = False
+        configure_watches(settings)
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> Any:

@@ -14,16 +14,16 @@ from typing import Any, Callable, Optional
 
 from kubernetes.client.exceptions import ApiException
 
-from glassbox_api.constants import LABEL_ATTEMPT, LABEL_UID
 from glassbox_api.manifest import Manifest, read_manifest
 from glassbox_api.resource import InvalidResource, Resource, parse_resource
-from glassbox_api.store import RetryPolicy, S3Settings, StoreError, open_store
+from glassbox_api.store import ArtifactStore, RetryPolicy, S3Settings, S3Store, StoreError, open_store
 
 from . import render as R
 from .config import OperatorConfig
 from .context import STAGE_SERVE, Context, Plan
 from .kube import Kube
 from .localrunner import LocalRunner
+from .observed import MemoryView, Watched
 from .render import serving
 from .render.common import MISSING, RenderError, store_target
 from .status import Event, Observation, compute, iso, plan_of
@@ -47,14 +47,8 @@ def _set_cond(status: dict[str, Any], cond: dict[str, Any]) -> None:
     status["conditions"] = sorted([*conds, cond], key=lambda c: c["type"])
 
 
-class _Done(Exception):
-    """Nothing (more) to look at."""
-
-
-def _uid_of(kube: Kube, child: dict[str, Any]) -> Optional[str]:
-    obj = kube.get(child["apiVersion"], child["kind"], child["metadata"]["namespace"], child["metadata"]["name"])
-    return ((obj or {}).get("metadata") or {}).get("uid")
-
+MAX_S3_CLIENTS = 16
+"""Store clients kept, one per distinct S3 settings (endpoint, credentials, ...)."""
 
 REASSERT_SECONDS = 600.0
 """A child body applied this long ago is applied again even if unchanged (server-side apply
@@ -130,8 +124,9 @@ def status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 class Reconciler:
     def __init__(self, kube: Kube, config: OperatorConfig, local: LocalRunner,
                  clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
-                 store_retry: Optional[RetryPolicy] = None):
+                 store_retry: Optional[RetryPolicy] = None, watched: Optional[Watched] = None):
         self.kube, self.config, self.local, self.clock = kube, config, local, clock
+        self.watched: Watched = watched if watched is not None else MemoryView()
         self.store_retry = store_retry or RetryPolicy(deadline=5.0, initial=0.2, maximum=1.0)
         # Per resource uid: the lock that serializes its passes, and the revision (resourceVersion)
         # our last status write produced. Kopf runs the timer and the event handlers of one object
@@ -146,8 +141,24 @@ class Reconciler:
         self._written: dict[str, int] = {}
         # Per resource uid: (kind, name) of each child -> (digest of the body applied, when).
         self._applied: dict[str, dict[tuple[str, str], tuple[str, float]]] = {}
+        self._s3_clients: dict[S3Settings, Any] = {}
 
     # ---- reading the store --------------------------------------------------------------------
+    def _store(self, uri: str, settings: Optional[S3Settings]) -> ArtifactStore:
+        """The store at uri; an S3 one shares its client (and so its open connections) with every
+        other pass that uses the same settings. The settings are read afresh each time, so rotated
+        credentials get a new client."""
+        store = open_store(uri, settings=settings, retry=self.store_retry)
+        if not isinstance(store, S3Store):
+            return store
+        with self._locks_guard:
+            client = self._s3_clients.get(store.settings)
+            if client is None:
+                if len(self._s3_clients) >= MAX_S3_CLIENTS:
+                    self._s3_clients.clear()  # settings that changed (rotated keys) leave old ones behind
+                client = self._s3_clients[store.settings] = store.settings.client()
+        return S3Store(store.bucket, store.prefix, settings=store.settings, retry=store.retry, client=client)
+
     def _manifest(self, ctx: Context, run_uri: str) -> Optional[Manifest]:
         return self._read_manifest(ctx, run_uri)[0]
 
@@ -156,7 +167,7 @@ class Reconciler:
         t = store_target(ctx)
         try:
             settings = S3Settings.from_env(endpoint=t.endpoint, secure=t.secure, region=t.region) if t.endpoint else None
-            return read_manifest(open_store(run_uri, settings=settings, retry=self.store_retry)), None
+            return read_manifest(self._store(run_uri, settings)), None
         except (StoreError, OSError, ValueError) as exc:
             log.info("manifest of %s unreadable: %s", run_uri, exc)
             return None, f"{type(exc).__name__}: {exc}"[:1024]
@@ -189,21 +200,23 @@ class Reconciler:
     def _children_for(self, ctx: Context) -> list[dict[str, Any]]:
         return R.render(ctx)
 
-    def _observe(self, ctx: Context, children: list[dict[str, Any]]) -> R.ChildState:
+    def _observe(self, ctx: Context, children: list[dict[str, Any]]) -> tuple[R.ChildState, Optional[str]]:
+        """The workload child's state, and its uid when it exists in the cluster."""
         wl = R.workload(children)
         if wl is None:
-            return MISSING
+            return MISSING, None
         if wl["kind"] == "LocalProcess":
-            return self.local.observe(wl)
+            return self.local.observe(wl), None
         obj = self.kube.get(wl["apiVersion"], wl["kind"], ctx.namespace, wl["metadata"]["name"])
         if obj is None:
             self._applied.get(ctx.uid, {}).pop(_child_key(wl), None)  # gone (deleted by someone): apply it again
-        return R.observer(ctx)(obj)
+        return R.observer(ctx)(obj), ((obj or {}).get("metadata") or {}).get("uid")
 
-    def reconcile(self, body: dict[str, Any]) -> Result:
+    def reconcile(self, body: dict[str, Any], watched: Optional[Watched] = None) -> Result:
         """One pass over body, its status written (once, when it changed) before the next pass of
         the same resource starts. A body older than our last write is not acted on: the pass reads
-        the object afresh and acts on that (Result.stale when it is gone)."""
+        the object afresh and acts on that (Result.stale when it is gone). watched: the workload
+        pods and FailedCreate events the operator watches (the reconciler's own view when None)."""
         meta = body.get("metadata") or {}
         uid = meta.get("uid") or ""
         with self._locks_guard:
@@ -217,7 +230,7 @@ class Reconciler:
                 if self._stale(uid, fresh):  # not from a quorum read (a caching proxy?): come back
                     return Result(dict(body.get("status") or {}), {}, requeue_after=1.0, stale=True)
                 body, meta = fresh, fresh["metadata"]
-            result = self._reconcile(body)
+            result = self._reconcile(body, watched or self.watched)
             if result.patch:
                 written = _revision(self.kube.patch_status(body["apiVersion"], body["kind"], meta.get("namespace") or "",
                                                            meta.get("name") or "", result.patch))
@@ -242,9 +255,9 @@ class Reconciler:
             self._written.pop(uid, None)
             self._applied.pop(uid, None)
 
-    def _reconcile(self, body: dict[str, Any]) -> Result:
+    def _reconcile(self, body: dict[str, Any], watched: Watched) -> Result:
         try:
-            return self._pass(body)
+            return self._pass(body, watched)
         except ApiException as exc:
             # The apiserver refused a read or a write of a child (RBAC, admission, a schema): not
             # terminal, but visible in status and events instead of only in the operator's log.
@@ -255,7 +268,7 @@ class Reconciler:
                 status["observedGeneration"] = gen
             return self._apply_failed(old, status, [dict(c) for c in old.get("children") or []], exc, self.clock())
 
-    def _pass(self, body: dict[str, Any]) -> Result:
+    def _pass(self, body: dict[str, Any], watched: Watched) -> Result:
         old = dict(body.get("status") or {})
         now = self.clock()
         doc = {k: body[k] for k in ("apiVersion", "kind", "metadata", "spec") if k in body}
@@ -266,6 +279,7 @@ class Reconciler:
         plan = plan_of(resource, old)
         ctx = Context(resource=resource, config=self.config, plan=plan)
         obs = Observation()
+        workload_uid: Optional[str] = None
         children: list[dict[str, Any]] = []
         manifest = None
         unreadable: Optional[str] = None
@@ -275,10 +289,13 @@ class Reconciler:
             artifacts = R.artifacts(ctx)
             if not waiting:
                 children = self._children_for(ctx)
-            if store_target(ctx).endpoint or R.backend(ctx) == "local":
+            if old and (store_target(ctx).endpoint or R.backend(ctx) == "local"):
+                # Not on the first pass (no status yet): the run prefix has the resource's uid, and
+                # nothing publishes there before a pass has applied the workload.
                 manifest, unreadable = self._read_manifest(ctx, artifacts["runUri"])
+            state, workload_uid = self._observe(ctx, children) if children else (MISSING, None)
             obs = Observation(
-                workload=self._observe(ctx, children) if children else MISSING,
+                workload=state,
                 artifacts=artifacts, lineage=lineage, waiting=waiting,
                 replicas=serving.replicas(ctx) if plan.stage == STAGE_SERVE else None,
                 selector=serving.selector(ctx) if plan.stage == STAGE_SERVE else None,
@@ -289,6 +306,7 @@ class Reconciler:
         if out.plan != plan and obs.error is None:
             ctx = self._with_models(ctx.with_plan(out.plan), obs.lineage, manifest)
             children = self._children_for(ctx)
+            workload_uid = None  # observed was the previous attempt's child
         old_children = [dict(c) for c in old.get("children") or []]
         if out.apply:
             self._act(ctx, children, old_children, plan)
@@ -312,7 +330,7 @@ class Reconciler:
             _set_cond(out.status, cond)
         active = bool(children) and out.status.get("phase") in ("Pending", "Running", "Ready") and not plan.teardown
         if active or _find(old.get("conditions"), SCHEDULED):
-            self._scheduling(ctx, children if active else [], old, out.status, out.events, now)
+            self._scheduling(ctx, children if active else [], workload_uid, watched, old, out.status, out.events, now)
         if "progress" not in out.status and old.get("progress"):
             out.status["progress"] = old["progress"]  # the store was unreadable: keep what we knew
         return Result(out.status, status_patch(old, out.status), out.events, out.requeue_after,
@@ -358,43 +376,25 @@ class Reconciler:
             else:
                 self.kube.delete(api_version, kind, ctx.namespace, name)
 
-    def _scheduling(self, ctx: Context, children: list[dict[str, Any]], old: dict[str, Any], status: dict[str, Any],
-                    events: list[Event], now: datetime) -> None:
+    def _scheduling(self, ctx: Context, children: list[dict[str, Any]], workload_uid: Optional[str], watched: Watched,
+                    old: dict[str, Any], status: dict[str, Any], events: list[Event], now: datetime) -> None:
         """PodsScheduled=False when the workload's pods cannot be created (the child's FailedCreate
         events: a missing PriorityClass, quota, admission) or placed (a pod's Unschedulable
         condition, KServe predictor pods included); True again once they are. Read-only; never
-        blocks a pass."""
+        blocks a pass; reads the operator's watches (observed.py), not the apiserver."""
         wl = R.workload(children)
         problem: Optional[tuple[str, str]] = None
-        try:
-            if wl is None or wl["kind"] == "LocalProcess":
-                raise _Done
-            isvc = wl["kind"] == serving.KIND
-            # KServe labels predictor pods serving.kserve.io/inferenceservice=<name>, not with ours.
-            sel = serving.selector(ctx) if isvc else f"{LABEL_UID}={ctx.uid},{LABEL_ATTEMPT}={ctx.plan.attempt}"
-            pods = self.kube.list("v1", "Pod", ctx.namespace, label_selector=sel)
-            for pod in pods:
-                for c in (pod.get("status") or {}).get("conditions") or []:
-                    if c.get("type") == "PodScheduled" and c.get("status") == "False":
-                        problem = (c.get("reason") or "Unschedulable", f"pod {pod['metadata']['name']}: {c.get('message') or ''}")
-                        break
-                if problem:
-                    break
-            if not pods and not isvc:  # an InferenceService's pods come from a Deployment: no events on it
-                name = wl["metadata"]["name"]
-                failed = [e for e in self.kube.list("v1", "Event", ctx.namespace, field_selector=f"involvedObject.name={name},type=Warning")
-                          if e.get("reason") == "FailedCreate"]
+        if wl is not None and wl["kind"] != "LocalProcess":
+            pods = watched.pods(ctx.namespace, ctx.uid, ctx.plan.attempt)
+            stuck = next((p for p in pods if p.unscheduled), None)
+            if stuck is not None and stuck.unscheduled:
+                problem = (stuck.unscheduled[0], f"pod {stuck.name}: {stuck.unscheduled[1]}")
+            elif not pods and workload_uid and wl["kind"] != serving.KIND:
+                # No pods yet: did the child's controller fail to create them? (An InferenceService's
+                # pods come from a Deployment: no events on it.)
+                failed = watched.failed_creates(ctx.namespace, workload_uid)
                 if failed:
-                    uid = _uid_of(self.kube, wl)
-                    mine = [e for e in failed if (e.get("involved_object") or e.get("involvedObject") or {}).get("uid") == uid]
-                    if mine:
-                        latest = max(mine, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
-                        problem = ("FailedCreate", latest.get("message") or "")
-        except _Done:
-            pass
-        except ApiException as exc:
-            log.info("cannot read pods/events of %s: %s", wl["metadata"]["name"], exc.reason)
-            return
+                    problem = ("FailedCreate", max(failed, key=lambda e: e.when).message)
         prev = _find(old.get("conditions"), SCHEDULED)
         if problem is None and not prev:
             return

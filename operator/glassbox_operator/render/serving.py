@@ -8,13 +8,16 @@ from typing import Any, Optional
 
 from ..context import Context
 from ..naming import child_name
+from glassbox_api.constants import LABEL_ATTEMPT, LABEL_KIND, LABEL_NAME, LABEL_UID
+
 from .common import (
-    MISSING, ChildState, condition, container, is_true, metadata, placement, pod_spec, store_target,
+    MISSING, ChildState, condition, container, is_true, labels, metadata, placement, pod_spec, store_target,
 )
 
 API_VERSION, KIND = "serving.kserve.io/v1beta1", "InferenceService"
 PORT = 8080
 MODEL_DIR = "/mnt/models"
+POD_LABELS = (LABEL_KIND, LABEL_NAME, LABEL_UID, LABEL_ATTEMPT)
 
 
 def isvc_name(ctx: Context) -> str:
@@ -49,6 +52,8 @@ def render(ctx: Context) -> list[dict[str, Any]]:
     predictor = pod_spec(ctx, [c], place, restart=None)
     n = replicas(ctx)
     predictor.update({"minReplicas": n, "maxReplicas": max(n, 1)})
+    # KServe puts these on the predictor pods: the operator's pod watch selects on our uid label.
+    predictor["labels"] = {k: v for k, v in labels(ctx, "serving").items() if k in POD_LABELS}
     if target.secret:
         out.append({
             "apiVersion": "v1",

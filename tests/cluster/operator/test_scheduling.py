@@ -41,14 +41,20 @@ def test_unschedulable_pod_is_reported(cluster, operator, namespace):
     assert c["reason"] == "Unschedulable" and "Insufficient cpu" in c["message"], c
     assert obj["status"]["phase"] == "Pending" or obj["status"]["phase"] == "Running"
     assert ("Warning", "Unschedulable") in events(cluster, namespace, "big")
+    # Seen through the operator's watch of pods: the operator only reads them (no finalizer, no
+    # annotation of its own on a pod).
+    (pod,) = cluster.kubectl_json("get", "pods", "-n", namespace, "-l", "glassbox.dev/name=big")["items"]
+    assert not [f for f in pod["metadata"].get("finalizers") or [] if "glassbox" in f or "kopf" in f], pod["metadata"]
+    assert not [a for a in pod["metadata"].get("annotations") or {} if a.startswith(("glassbox.dev", "kopf"))], pod["metadata"]
     cluster.delete("pretrainrun", "big", namespace=namespace)
 
 
 def test_unschedulable_predictor_pod_of_a_scorer(cluster, operator, namespace):
-    """KServe's predictor pods carry only KServe's labels (serving.kserve.io/inferenceservice=<name>,
-    component=predictor). Made here as KServe's Deployment would, from the InferenceService's
-    predictor: one more replica of 8 GPUs than the h100 pool has nodes, so the real scheduler
-    refuses the last one, and the ScorerService says so; it clears once that pod goes."""
+    """KServe's predictor pods carry KServe's labels (serving.kserve.io/inferenceservice=<name>,
+    component=predictor) and the predictor's own `labels` (ours: the operator watches pods by them).
+    Made here as KServe's Deployment would, from the InferenceService's predictor: one more replica
+    of 8 GPUs than the h100 pool has nodes, so the real scheduler refuses the last one, and the
+    ScorerService says so; it clears once that pod goes."""
     ns = namespace
     d = example("scorer-gpu.yaml")
     d["metadata"] = {"name": "usc", "namespace": ns}
@@ -58,7 +64,7 @@ def test_unschedulable_predictor_pod_of_a_scorer(cluster, operator, namespace):
     cluster.apply(d)
     isvc = cluster.wait_for(lambda: cluster.get("inferenceservice", "usc", ns), what="InferenceService")
     pred = isvc["spec"]["predictor"]
-    labels = {"serving.kserve.io/inferenceservice": "usc", "component": "predictor", "app": "isvc.usc-predictor"}
+    labels = {**pred["labels"], "serving.kserve.io/inferenceservice": "usc", "component": "predictor", "app": "isvc.usc-predictor"}
     spec = {k: pred[k] for k in ("containers", "volumes", "nodeSelector", "tolerations", "serviceAccountName") if k in pred}
     assert spec["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] in (8, "8")
     pods = [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"usc-predictor-{i}", "namespace": ns, "labels": labels},

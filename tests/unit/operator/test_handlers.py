@@ -13,7 +13,7 @@ class FixedReconciler:
     def __init__(self, result: Result) -> None:
         self.result = result
 
-    def reconcile(self, body: dict) -> Result:
+    def reconcile(self, body: dict, watched: object = None) -> Result:
         return self.result
 
 

@@ -10,6 +10,7 @@ from typing import Any, Optional
 from kubernetes.client.exceptions import ApiException
 
 from glassbox_operator.localrunner import LocalRunner
+from glassbox_operator.observed import MemoryView
 from glassbox_operator.reconcile import Reconciler
 from glassbox_api.store import RetryPolicy
 
@@ -46,13 +47,6 @@ class FakeKube:
     def delete(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
         return self.objs.pop((kind, name), None) is not None
 
-    def list(self, api_version: str, kind: str, namespace: str, *, label_selector: Optional[str] = None,
-             **_: Any) -> list[dict[str, Any]]:
-        if kind != "Pod":
-            return self.events
-        want = dict(kv.split("=", 1) for kv in (label_selector or "").split(",") if kv)  # equality selectors only
-        return [p for p in self.pods if want.items() <= ((p["metadata"].get("labels") or {}).items())]
-
     def get_glassbox(self, kind: str, namespace: str, name: str) -> None:
         return None
 
@@ -71,9 +65,22 @@ def body(**resources: Any) -> dict:
     return d
 
 
+class KubeView:
+    """What the operator's watches would hold: the fake cluster's pods and events at call time."""
+
+    def __init__(self, kube: FakeKube):
+        self.kube = kube
+
+    def pods(self, namespace: str, uid: str, attempt: int):
+        return MemoryView(self.kube.pods, self.kube.events).pods(namespace, uid, attempt)
+
+    def failed_creates(self, namespace: str, uid: str):
+        return MemoryView(self.kube.pods, self.kube.events).failed_creates(namespace, uid)
+
+
 def reconciler(kube: FakeKube, tmp_path, **storage: Any) -> Reconciler:
     return Reconciler(kube, config(**storage), LocalRunner(tmp_path), clock=lambda: NOW,
-                      store_retry=RetryPolicy(deadline=0.2, initial=0.05, maximum=0.1))
+                      store_retry=RetryPolicy(deadline=0.2, initial=0.05, maximum=0.1), watched=KubeView(kube))
 
 
 def cond(status: dict, ctype: str) -> dict | None:
@@ -94,6 +101,10 @@ def test_refused_child_is_a_condition_and_one_event(tmp_path):
 def test_unreadable_store_is_a_condition(tmp_path):
     r = reconciler(FakeKube(), tmp_path, endpoint="127.0.0.1:9")
     res = r.reconcile(body())
+    # The first pass (no status yet) does not read the store: nothing can have published under
+    # this uid before a pass applied the workload.
+    assert cond(res.status, "StoreReadable") is None and ("Job", "r-a0") in r.kube.objs
+    res = r.reconcile({**body(), "status": res.status})
     c = cond(res.status, "StoreReadable")
     assert c["status"] == "False" and c["reason"] == "ManifestUnreadable" and c["message"]
     assert ("Job", "r-a0") in r.kube.objs  # the workload is applied anyway
@@ -110,14 +121,17 @@ def test_unschedulable_pod_and_failed_create(tmp_path):
     assert c["status"] == "False" and c["reason"] == "Unschedulable" and "Insufficient cpu" in c["message"]
     assert ("Warning", "Unschedulable") in [(e.type, e.reason) for e in res.events]
     ev = {"reason": "FailedCreate", "type": "Warning", "message": "no PriorityClass with name x was found",
-          "involvedObject": {"uid": "uid-r-a0"}, "lastTimestamp": "2026-01-01T00:00:00Z"}
-    res = reconciler(FakeKube(events=[ev]), tmp_path, endpoint="127.0.0.1:9").reconcile(body())
+          "involvedObject": {"uid": "uid-r-a0", "namespace": "ns"}, "lastTimestamp": "2026-01-01T00:00:00Z"}
+    r = reconciler(FakeKube(events=[ev]), tmp_path, endpoint="127.0.0.1:9")
+    res = r.reconcile(body())  # creates the Job: only a pass that finds it knows its uid
+    assert cond(res.status, "PodsScheduled") is None
+    res = r.reconcile({**body(), "status": res.status})
     c = cond(res.status, "PodsScheduled")
     assert c["status"] == "False" and c["reason"] == "FailedCreate" and "PriorityClass" in c["message"]
 
 
 def unschedulable(name: str, labels: dict[str, str], message: str) -> dict:
-    return {"metadata": {"name": name, "labels": labels}, "status": {"conditions": [
+    return {"metadata": {"name": name, "namespace": "ns", "labels": labels}, "status": {"conditions": [
         {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}]}}
 
 
@@ -129,10 +143,11 @@ def scorer() -> dict:
 
 
 def test_unschedulable_predictor_pod_of_a_service(tmp_path):
-    """KServe labels predictor pods with the InferenceService's name only (no glassbox labels)."""
-    isvc = {"serving.kserve.io/inferenceservice": "sc", "component": "predictor"}
+    """KServe labels predictor pods with its own labels and the InferenceService's predictor labels."""
+    isvc = {"serving.kserve.io/inferenceservice": "sc", "component": "predictor", "glassbox.dev/uid": UID, "glassbox.dev/attempt": "0"}
     pod = unschedulable("sc-predictor-7d9f-x", isvc, "0/9 nodes are available: 2 Insufficient nvidia.com/gpu.")
-    elsewhere = unschedulable("other-predictor-1", dict(isvc, **{"serving.kserve.io/inferenceservice": "other"}), "not ours")
+    other = {"serving.kserve.io/inferenceservice": "other", "glassbox.dev/uid": "another-uid"}
+    elsewhere = unschedulable("other-predictor-1", dict(isvc, **other), "not ours")
     res = reconciler(FakeKube(pods=[elsewhere]), tmp_path, endpoint="127.0.0.1:9").reconcile(scorer())
     assert cond(res.status, "PodsScheduled") is None
     r = reconciler(FakeKube(pods=[elsewhere, pod]), tmp_path, endpoint="127.0.0.1:9")
