@@ -83,6 +83,17 @@ componentsPatches:
   extraArgs:
   - key: enable-admission-plugins
     value: OwnerReferencesPermissionEnforcement
+# One controller-manager and one scheduler: no leader election. With it, a lease renewal that
+# timed out under load (a 1000-object benchmark, deleting its namespaces) made both exit for good,
+# and every later test waited on Jobs that never got pods.
+- name: kube-controller-manager
+  extraArgs:
+  - key: leader-elect
+    value: "false"
+- name: kube-scheduler
+  extraArgs:
+  - key: leader-elect
+    value: "false"
 EOF
 }
 
