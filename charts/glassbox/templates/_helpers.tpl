@@ -122,41 +122,43 @@ nothing by accident.
 - apiGroups: ["glassbox.dev"]
   resources: ["pretrainruns/finalizers", "shardedfinetunes/finalizers", "scorerservices/finalizers", "kgharvests/finalizers", "metricevals/finalizers", "dialogbots/finalizers"]
   verbs: ["update"]
-# Children, applied server-side under one field manager; deleted on suspend and when a failed
-# child is retried.
+# Children, applied server-side under one field manager (patch; create when new); read by name
+# once per pass (get, never listed or watched); deleted on suspend and when a failed child is
+# retried.
 - apiGroups: ["ray.io"]
   resources: ["rayjobs"]
-  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+  verbs: ["get", "create", "patch", "delete"]
 # No RayCluster access: a RayJob's own status (jobStatus, jobDeploymentStatus) is all the operator
 # reads; KubeRay creates and deletes the RayCluster.
 - apiGroups: ["jobset.x-k8s.io"]
   resources: ["jobsets"]
-  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+  verbs: ["get", "create", "patch", "delete"]
 - apiGroups: ["batch"]
   resources: ["jobs"]
-  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+  verbs: ["get", "create", "patch", "delete"]
 - apiGroups: ["serving.kserve.io"]
   resources: ["inferenceservices"]
-  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+  verbs: ["get", "create", "patch", "delete"]
 # Spec files mounted into workload pods.
 - apiGroups: [""]
   resources: ["configmaps"]
-  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+  verbs: ["get", "create", "patch", "delete"]
 # One ServiceAccount per served model, referencing the user's storage Secret by name for KServe's
 # storage initializer. Creating it needs no access to the Secret.
 - apiGroups: [""]
   resources: ["serviceaccounts"]
-  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
-# Pods are read to report scheduling and failures (Pending/Unschedulable, CrashLoopBackOff,
-# a missing Secret) in the status; the operator never creates pods itself.
+  verbs: ["get", "create", "patch", "delete"]
+# Workload pods (label glassbox.dev/uid) are watched to report scheduling (PodsScheduled,
+# Unschedulable) in the status; the operator never creates, reads one by one or changes a pod.
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["list", "watch"]
 # Kubernetes Events (Kopf posts core/v1 events; the events.k8s.io/v1 API is the same store).
-# Read too: a child's FailedCreate (missing PriorityClass, quota, admission) goes into status.
+# FailedCreate warnings are watched too: a child's (missing PriorityClass, quota, admission) goes
+# into status.
 - apiGroups: [""]
   resources: ["events"]
-  verbs: ["get", "list", "watch", "create", "patch"]
+  verbs: ["list", "watch", "create", "patch"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]

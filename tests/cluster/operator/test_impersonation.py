@@ -236,7 +236,8 @@ def ssar(cluster, scope: Scope, checks: list[tuple[str, str, str, str | None]]) 
 def test_token_is_granted_nothing_broader(cluster, scope):
     ns, other = scope.ns, "default"
     allowed = [("create", "batch", "jobs", ns), ("create", "ray.io", "rayjobs", ns), ("create", "jobset.x-k8s.io", "jobsets", ns),
-               ("patch", "glassbox.dev", "pretrainruns/status", ns), ("create", "", "serviceaccounts", ns)]
+               ("patch", "glassbox.dev", "pretrainruns/status", ns), ("create", "", "serviceaccounts", ns),
+               ("watch", "", "pods", ns), ("watch", "", "events", ns), ("patch", "batch", "jobs", ns), ("get", "ray.io", "rayjobs", ns)]
     denied = [
         ("get", "", "secrets", ns), ("list", "", "secrets", None), ("create", "", "secrets", None), ("delete", "", "secrets", None),
         ("create", "", "pods", ns), ("delete", "", "pods", ns), ("create", "", "pods/exec", ns), ("create", "", "pods/attach", ns),
@@ -247,6 +248,9 @@ def test_token_is_granted_nothing_broader(cluster, scope):
         ("create", "rbac.authorization.k8s.io", "clusterrolebindings", None), ("impersonate", "", "users", None),
         ("impersonate", "", "serviceaccounts", None), ("create", "apiextensions.k8s.io", "customresourcedefinitions", None),
         ("patch", "", "nodes", None), ("delete", "", "namespaces", None), ("create", "ray.io", "rayclusters", ns),
+        # children are applied and read by name: never listed, watched or updated
+        ("list", "batch", "jobs", ns), ("watch", "ray.io", "rayjobs", ns), ("update", "jobset.x-k8s.io", "jobsets", ns),
+        ("list", "", "configmaps", ns), ("update", "serving.kserve.io", "inferenceservices", ns), ("get", "", "pods", ns),
         ("*", "*", "*", ns), ("*", "*", "*", None), ("get", "*", "*", None),
     ]
     if scope.name == "namespaced":  # confined to the watched namespace
