@@ -102,7 +102,8 @@ KINDS: dict[str, KindInfo] = {
             "Harvests a knowledge graph for given relations from a masked language model (BertNet).",
             (
                 _PHASE,
-                Column("Relations", ".status.progress.relationsDone", "integer"),
+                Column("Done", ".status.progress.relationsDone", "integer"),
+                Column("Relations", ".status.progress.relationsTotal", "integer"),
                 Column("Tuples", ".status.progress.tuples", "integer"),
                 _AGE,
                 _MESSAGE,

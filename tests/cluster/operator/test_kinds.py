@@ -4,6 +4,8 @@ trains as a Job first, then serves through a KServe InferenceService that report
 
 from __future__ import annotations
 
+import re
+
 from test_lifecycle import NOW, cond, events, example, patch_status, wait_phase
 
 
@@ -28,7 +30,11 @@ def test_kgharvest_job_on_gpu_succeeds(cluster, operator, namespace):
     obj = cluster.get("kgharvest", "kg", namespace)
     assert cond(obj, "Succeeded")["status"] == "True"
     assert ("Normal", "Succeeded") in events(cluster, namespace, "kg")
-    assert "Succeeded" in cluster.kubectl("get", "kgh", "kg", "-n", namespace).stdout.splitlines()[1]
+    header, row = cluster.kubectl("get", "kgh", "kg", "-n", namespace).stdout.splitlines()[:2]
+    heads = list(re.finditer(r"\S+", header))  # cells can be empty: cut the row at the header offsets
+    cols = {m.group(): row[m.start():(heads[i + 1].start() if i + 1 < len(heads) else None)].strip() for i, m in enumerate(heads)}
+    # relations done of requested (the test image publishes no progress: done stays empty)
+    assert cols["PHASE"] == "Succeeded" and cols["RELATIONS"] == str(len(obj["spec"]["relations"])), (header, row)
 
 
 def test_metriceval_job_on_cpu_succeeds(cluster, operator, namespace):
