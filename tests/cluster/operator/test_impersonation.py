@@ -28,7 +28,7 @@ import pytest
 import yaml
 
 from conftest import Operator
-from test_lifecycle import NOW, cond, events, example, patch_status, pretrain, wait_phase
+from test_lifecycle import NOW, cond, events, example, patch_status, pretrain, tpu_finetune, wait_phase
 
 ROOT = Path(__file__).resolve().parents[3]
 CHART = ROOT / "charts" / "glassbox"
@@ -124,12 +124,7 @@ def test_chart_service_account_drives_every_backend(cluster, scope):
     ns = scope.ns
     cluster.apply(pretrain("imp-job", ns, "job", 1, "h100"))
     cluster.apply(pretrain("imp-ray", ns, "ray", 2, "h100"))
-    ft = example("finetune-tpu.yaml")
-    ft["metadata"] = {"name": "imp-js", "namespace": ns}
-    ft["spec"]["model"] = {"uri": "s3://glassbox/models/base"}
-    ft["spec"]["resources"] = {"backend": "jobset", "workers": 8, "accelerator": "tpu-v5e-16", "cpu": "1", "memory": "1Gi"}
-    ft["spec"]["storage"] = {}
-    cluster.apply(ft)
+    cluster.apply(tpu_finetune("imp-js", ns))
     sc = example("scorer-gpu.yaml")
     sc["metadata"] = {"name": "imp-sc", "namespace": ns}
     sc["spec"]["resources"].pop("priorityClassName", None)
@@ -191,12 +186,7 @@ def test_missing_rule_fails_visibly_then_recovers(cluster, scope):
     if group == "batch":
         d, kind, child = pretrain(name, ns, "job", 1, "h100"), "pretrainrun", "job"
     else:
-        d = example("finetune-tpu.yaml")
-        d["metadata"] = {"name": name, "namespace": ns}
-        d["spec"]["model"] = {"uri": "s3://glassbox/models/base"}
-        d["spec"]["resources"] = {"backend": "jobset", "workers": 4, "accelerator": "tpu-v5e-16", "cpu": "1", "memory": "1Gi"}
-        d["spec"]["storage"] = {}
-        kind, child = "shardedfinetune", "jobset"
+        d, kind, child = tpu_finetune(name, ns, workers=4), "shardedfinetune", "jobset"
     with without_rule(cluster, scope, group) as resource:
         cluster.wait_for(lambda: not ssar(cluster, scope, [("create", group, resource, ns)])[0], timeout=10, what="rule gone")
         cluster.apply(d)

@@ -4,7 +4,6 @@ would) reflected in phase, conditions, events and printer columns; retries, susp
 
 from __future__ import annotations
 
-import copy
 import io
 import json
 from pathlib import Path
@@ -28,6 +27,16 @@ def pretrain(name: str, ns: str, backend: str, workers: int, accel: str | None, 
                               "cpu": "1", "memory": "1Gi"}
     d["spec"]["storage"] = {}
     d["spec"]["failurePolicy"] = {"maxRetries": retries, "backoffSeconds": 1}
+    return d
+
+
+def tpu_finetune(name: str, ns: str, workers: int = 8) -> dict:
+    """A ShardedFinetune on the TPU pool (jobset backend, tpu-v5e-16 slices) from a model URI."""
+    d = example("finetune-tpu.yaml")
+    d["metadata"] = {"name": name, "namespace": ns}
+    d["spec"]["model"] = {"uri": "s3://glassbox/models/base"}
+    d["spec"]["resources"] = {"backend": "jobset", "workers": workers, "accelerator": "tpu-v5e-16", "cpu": "1", "memory": "1Gi"}
+    d["spec"]["storage"] = {}
     return d
 
 
@@ -89,11 +98,7 @@ def test_rayjob_success_as_kuberay_reports_it(cluster, operator, namespace):
 
 
 def test_jobset_failure_is_retried_then_fails_with_a_reason(cluster, operator, namespace):
-    d = example("finetune-tpu.yaml")
-    d["metadata"] = {"name": "ft", "namespace": namespace}
-    d["spec"]["model"] = {"uri": "s3://glassbox/models/base"}
-    d["spec"]["resources"] = {"backend": "jobset", "workers": 8, "accelerator": "tpu-v5e-16", "cpu": "1", "memory": "1Gi"}
-    d["spec"]["storage"] = {}
+    d = tpu_finetune("ft", namespace)
     d["spec"]["failurePolicy"] = {"maxRetries": 1, "backoffSeconds": 1}
     cluster.apply(d)
     js = cluster.wait_for(lambda: cluster.get("jobset", "ft-a0", namespace), what="JobSet a0")

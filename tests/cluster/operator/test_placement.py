@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 
-from test_lifecycle import example, pretrain
+from test_lifecycle import example, pretrain, tpu_finetune
 
 # InferenceService predictor fields that are KServe's, not the PodSpec's.
 ISVC_COMPONENT_FIELDS = {"minReplicas", "maxReplicas", "scaleTarget", "scaleMetric", "scaleMetricType", "containerConcurrency",
@@ -71,12 +71,7 @@ def test_cpu_rayjob_all_on_cpu(cluster, operator, namespace):
 
 
 def test_jobset_tpu_slice_on_the_tpu_pool_with_topology(cluster, operator, namespace):
-    d = example("finetune-tpu.yaml")
-    d["metadata"] = {"name": "tp", "namespace": namespace}
-    d["spec"]["model"] = {"uri": "s3://glassbox/models/base"}
-    d["spec"]["resources"] = {"backend": "jobset", "workers": 4, "accelerator": "tpu-v5e-16", "cpu": "1", "memory": "1Gi"}
-    d["spec"]["storage"] = {}
-    cluster.apply(d)
+    cluster.apply(tpu_finetune("tp", namespace, workers=4))
     js = cluster.wait_for(lambda: cluster.get("jobset", "tp-a0", namespace), what="JobSet")
     pods = []
     for rj in js["spec"]["replicatedJobs"]:
