@@ -230,7 +230,7 @@ class Reconciler:
                 if self._stale(uid, fresh):  # not from a quorum read (a caching proxy?): come back
                     return Result(dict(body.get("status") or {}), {}, requeue_after=1.0, stale=True)
                 body, meta = fresh, fresh["metadata"]
-            result = self._reconcile(body, watched or self.watched)
+            result = self._reconcile(body, self.watched if watched is None else watched)
             if result.patch:
                 written = _revision(self.kube.patch_status(body["apiVersion"], body["kind"], meta.get("namespace") or "",
                                                            meta.get("name") or "", result.patch))
@@ -386,10 +386,8 @@ class Reconciler:
         problem: Optional[tuple[str, str]] = None
         if wl is not None and wl["kind"] != "LocalProcess":
             pods = watched.pods(ctx.namespace, ctx.uid, ctx.plan.attempt)
-            stuck = next((p for p in pods if p.unscheduled), None)
-            if stuck is not None and stuck.unscheduled:
-                problem = (stuck.unscheduled[0], f"pod {stuck.name}: {stuck.unscheduled[1]}")
-            elif not pods and workload_uid and wl["kind"] != serving.KIND:
+            problem = next(((p.unscheduled[0], f"pod {p.name}: {p.unscheduled[1]}") for p in pods if p.unscheduled), None)
+            if not pods and workload_uid and wl["kind"] != serving.KIND:
                 # No pods yet: did the child's controller fail to create them? (An InferenceService's
                 # pods come from a Deployment: no events on it.)
                 failed = watched.failed_creates(ctx.namespace, workload_uid)

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from ..context import Context
-from ..naming import child_name
 from glassbox_api.constants import LABEL_ATTEMPT, LABEL_KIND, LABEL_NAME, LABEL_UID
 
+from ..context import Context
+from ..naming import child_name
 from .common import (
     MISSING, ChildState, condition, container, is_true, labels, metadata, placement, pod_spec, store_target,
 )
