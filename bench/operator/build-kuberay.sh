@@ -17,7 +17,6 @@ if [[ ! -x "${DEST}/ray-operator" ]]; then
     chmod 0755 "${tmp}"
     start=${SECONDS}
     GOBIN="${tmp}" CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-buildvcs=false \
-      GOPROXY="${GOPROXY:-https://proxy.golang.org,direct}" \
       go install -trimpath "github.com/ray-project/kuberay/ray-operator@${KUBERAY_VERSION}" >&2 || { rm -rf "${tmp}"; exit 1; }
     mv -T "${tmp}" "${DEST}"
     echo "built kuberay-operator-${KUBERAY_VERSION} in $((SECONDS - start))s" >&2
