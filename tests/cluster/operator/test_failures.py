@@ -109,9 +109,11 @@ def assert_failed_after_retries(cluster, ns: str, kind: str, short: str, name: s
     assert any(line.split()[0].endswith(f"/{name}") and "Failed" in line for line in listed.splitlines()[1:]), listed
 
 
-def test_metriceval_job_failures_back_off_then_fail(cluster, failing):
-    """Each attempt's Job fails (KWOK exits the pod with 3, backoffLimit 0): attempt n+1 is created
-    no sooner than 2 * 2**n seconds after attempt n failed, and after 2 retries the run is Failed."""
+def test_metriceval_retry_backoff_on_kwok_exits_not_the_program(cluster, failing):
+    """The operator's retries for a MetricEval, whose program does not exist yet (no evaluation
+    runs): each attempt's Job fails (KWOK exits the pod with 3, backoffLimit 0): attempt n+1 is
+    created no sooner than 2 * 2**n seconds after attempt n failed, and after 2 retries the run is
+    Failed."""
     op, ns = failing
     d = with_retries(example("metriceval-gpu.yaml"), "mef", ns, retries=2, backoff=2)
     d["spec"]["resources"] = {"backend": "job", "workers": 1, "cpu": "1", "memory": "1Gi"}
@@ -136,9 +138,11 @@ def test_metriceval_job_failures_back_off_then_fail(cluster, failing):
             cluster.kubectl("patch", "job", j, "-n", ns, "--type=merge", "-p", '{"metadata":{"finalizers":null}}', check=False)
 
 
-def test_kgharvest_jobset_failures_back_off_then_fail(cluster, failing):
-    """Each attempt's JobSet reports Failed as JobSet's controller would: attempt n+1 appears no
-    sooner than 2 * 2**n seconds after that failure, the failed one is removed, then Failed."""
+def test_kgharvest_retry_backoff_on_patched_jobset_status_not_the_program(cluster, failing):
+    """The operator's retries for a KGHarvest, whose program does not exist yet (no harvesting
+    runs): each attempt's JobSet reports Failed as JobSet's controller would (status patched):
+    attempt n+1 appears no sooner than 2 * 2**n seconds after that failure, the failed one is
+    removed, then Failed."""
     op, ns = failing
     d = with_retries(example("kgharvest-gpu.yaml"), "kgf", ns, retries=2, backoff=2)
     d["spec"]["resources"] = {"backend": "jobset", "workers": 2, "accelerator": "h100", "cpu": "1", "memory": "1Gi"}

@@ -117,7 +117,9 @@ def test_jobset_failure_is_retried_then_fails_with_a_reason(cluster, operator, n
     assert ("Warning", "RetriesExhausted") in events(cluster, namespace, "ft")
 
 
-def test_service_ready_suspend_and_resume(cluster, operator, namespace):
+def test_scorerservice_ready_suspend_resume_on_patched_isvc_not_the_program(cluster, operator, namespace):
+    """The operator's service lifecycle for a ScorerService, whose program does not exist yet: the
+    InferenceService's Ready is patched as KServe would (no scorer serves), then suspend and resume."""
     d = example("scorer-gpu.yaml")
     d["metadata"] = {"name": "sc", "namespace": namespace}
     d["spec"]["resources"].pop("priorityClassName", None)
