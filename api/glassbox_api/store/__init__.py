@@ -25,6 +25,7 @@ from .base import (
 )
 from .local import LocalStore
 from .retry import RetryPolicy, is_transient
+from .runs import find_run, find_runs
 from .s3 import S3Settings, S3Store
 
 
@@ -78,6 +79,8 @@ __all__ = [
     "S3Store",
     "StoreError",
     "TransientStoreError",
+    "find_run",
+    "find_runs",
     "is_transient",
     "join_key",
     "open_store",

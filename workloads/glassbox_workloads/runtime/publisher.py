@@ -14,7 +14,6 @@ drains the queue.
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import shutil
 import threading
@@ -75,25 +74,6 @@ def ensure_run_record(store: ArtifactStore, record: RunRecord) -> RunRecord:
     return existing
 
 
-def _env_fault() -> Optional[FaultHook]:
-    """GLASSBOX_PUBLISH_FAULT=<point>:<step>[:exit] - die at a protocol point (for crash tests)."""
-    raw = os.environ.get("GLASSBOX_PUBLISH_FAULT")
-    if not raw:
-        return None
-    parts = raw.split(":")
-    point, step = parts[0], int(parts[1])
-    how = parts[2] if len(parts) > 2 else "exit"
-
-    def hook(at: str, entry: CheckpointEntry) -> None:
-        if at == point and entry.step == step:
-            if how == "exit":
-                log.error("GLASSBOX_PUBLISH_FAULT: exiting at %s of step %d", at, step)
-                os._exit(97)
-            raise PublishError(f"injected fault at {at} of step {step}")
-
-    return hook
-
-
 class CheckpointPublisher:
     """Single writer of a run's manifest.json (rank 0 only)."""
 
@@ -116,7 +96,7 @@ class CheckpointPublisher:
         self.verify = verify
         self.keep_optimizer = keep_optimizer
         self.file_parallelism = max(1, file_parallelism)
-        self.fault_hook = fault_hook or _env_fault()
+        self.fault_hook = fault_hook
         self.on_commit = on_commit
         self._q: "queue.Queue[Optional[_Job]]" = queue.Queue(maxsize=max(1, max_pending))
         self._lock = threading.Lock()
