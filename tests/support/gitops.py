@@ -1,0 +1,72 @@
+"""What Flux and Argo CD say about an object, asked of their real libraries.
+
+`health(objs)` runs glassbox-health (hack/gitops: sigs.k8s.io/cli-utils kstatus for Flux, the chart's
+Argo CD health script under gopher-lua as Argo CD runs it), built once per content of hack/gitops by
+hack/gitops/build.sh into the binary cache. `crd_dir()`: the Flux and Argo CD CRDs that
+hack/build-bins.sh takes from their Go modules. A build failure raises BuildError (the tests that
+need it error, never skip).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from tests.support import bins
+from tests.support.bins import BuildError
+
+REPO = bins.REPO
+BUILD_SCRIPT = REPO / "hack" / "gitops" / "build.sh"
+HEALTH_LUA = REPO / "charts" / "glassbox" / "files" / "argocd-health.lua"
+EXAMPLES = REPO / "examples" / "gitops"
+
+
+@functools.cache
+def health_binary() -> Path:
+    """The glassbox-health binary (built on first use: ~30 s cold, a few file hashes warm)."""
+    proc = subprocess.run([str(BUILD_SCRIPT)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise BuildError(f"{BUILD_SCRIPT} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
+    path = Path(proc.stdout.strip().splitlines()[-1])
+    if not os.access(path, os.X_OK):
+        raise BuildError(f"{BUILD_SCRIPT} printed {path}, which is not an executable")
+    return path
+
+
+def run_health(objs: Iterable[dict[str, Any]], script: Path = HEALTH_LUA) -> subprocess.CompletedProcess[str]:
+    """Run glassbox-health on the objects; the raw process (exit 1: a tool could not answer)."""
+    stdin = "\n".join(json.dumps(o) for o in objs)
+    return subprocess.run([str(health_binary()), "--lua", str(script)], input=stdin,
+                          capture_output=True, text=True, timeout=60)
+
+
+def health(objs: Iterable[dict[str, Any]], script: Path = HEALTH_LUA) -> list[dict[str, str]]:
+    """One {kind, name, kstatus, kstatusMessage, argo, argoMessage} per object, in order."""
+    proc = run_health(objs, script)
+    if proc.returncode != 0:
+        raise AssertionError(f"glassbox-health exited {proc.returncode}: {proc.stderr}\n{proc.stdout}")
+    return [json.loads(line) for line in proc.stdout.splitlines()]
+
+
+def verdict(objs: Iterable[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(kstatus, Argo CD health) per object."""
+    return [(r["kstatus"], r["argo"]) for r in health(objs)]
+
+
+def crd_dir() -> Path:
+    """The Flux (Kustomization, GitRepository) and Argo CD (Application) CRD YAML, built if missing."""
+    bins.ensure_binaries()
+    return Path(bins._print_table()["gitops-crds"])  # noqa: SLF001 - the one table of cache paths
+
+
+def table(rows: Iterable[tuple[str, dict[str, str]]]) -> str:
+    """A fixed-width table of (situation, health result) for logs and notes."""
+    lines = [f"{'situation':<34} {'kstatus (Flux)':<15} {'Argo CD':<12} message (kstatus | Argo CD)"]
+    for situation, r in rows:
+        lines.append(f"{situation:<34} {r['kstatus']:<15} {r['argo']:<12} {r['kstatusMessage']} | {r['argoMessage']}")
+    return "\n".join(lines)
