@@ -1,6 +1,6 @@
 -- Argo CD health for every glassbox.dev kind (resource.customizations "glassbox.dev/*").
--- The status follows kstatus (https://github.com/kubernetes-sigs/cli-utils, pkg/kstatus), so Flux
--- needs no script; this one reads the same fields, so both tools agree:
+-- The status follows kstatus (sigs.k8s.io/cli-utils, pkg/kstatus), so Flux needs no script; this
+-- one reads the same fields, so both tools agree:
 --   observedGeneration behind metadata.generation, or no status yet  -> Progressing
 --   Stalled=True (terminal failure or invalid spec; reason says which) -> Degraded
 --   Suspended=True (spec.suspend)                                      -> Suspended
