@@ -1,6 +1,6 @@
 """examples/gitops/: experiments kept in git as a team would, synced by Flux or Argo CD. Here without
 a cluster: the folder is complete and valid, both tools point at it, and the argocd-cm snippet embeds
-the chart's health script byte for byte. tests/cluster/test_gitops_examples.py validates the same
+the chart's health script byte for byte. tests/cluster/operator/test_gitops.py validates the same
 files against the real Flux and Argo CD CRDs on the apiserver."""
 
 from __future__ import annotations

@@ -50,6 +50,9 @@ TABLE = {
                                "InProgress", "Progressing", "creating the RayJob"),
     "queued by Kueue": (resource(conditions=reconciling("Queued", "the Job is suspended (queued by Kueue)")),
                         "InProgress", "Progressing", "queued by Kueue"),
+    "retrying after a transient failure": (
+        resource(conditions=reconciling("BackingOff", "attempt 0 failed (BackoffLimitExceeded); retrying in 2s")),
+        "InProgress", "Progressing", "retrying in 2s"),
     "running": (resource(phase="Running", conditions=RUNNING), "Current", "Healthy", ""),
     "succeeded": (resource(phase="Succeeded", conditions=(
                       cond("Ready", "True", "Succeeded", "finished"), cond("Complete", "True", "Succeeded", "finished"),
