@@ -5,9 +5,9 @@ package main
 // What Argo CD v3 does (util/lua/lua.go and gitops-engine's health package), step by step:
 //
 //  1. An object with a deletionTimestamp is Progressing "Pending deletion"; no script runs.
-//  2. A fresh Lua state without the standard libraries (resource.customizations.useOpenLibs is
-//     false unless an admin sets it), then only package, base and table are opened, plus a "safe"
-//     os with time() and date(). No string library: string.format and ("x"):sub() are nil.
+//  2. A fresh Lua state without the standard libraries (unless the override's useOpenLibs is true),
+//     then package, base and table are opened, plus a "safe" os with time() and date(). So by
+//     default no string library: string.format and ("x"):sub() are nil.
 //  3. The object becomes the global `obj`: maps are tables keyed by field name, lists are tables
 //     with 1-based indexes (appended in order), numbers are Lua numbers, null is nil.
 //  4. The script runs with a one-second deadline; the value it returns must be a table (or nil).
@@ -41,11 +41,11 @@ var healthCodes = map[string]bool{
 
 const scriptDeadline = time.Second
 
-func argoHealth(obj *unstructured.Unstructured, script string) (Health, error) {
+func argoHealth(obj *unstructured.Unstructured, script Override) (Health, error) {
 	if obj.GetDeletionTimestamp() != nil {
 		return Health{Status: "Progressing", Message: "Pending deletion"}, nil
 	}
-	l := lua.NewState(lua.Options{SkipOpenLibs: true})
+	l := lua.NewState(lua.Options{SkipOpenLibs: !script.UseOpenLibs})
 	defer l.Close()
 	for _, lib := range []struct {
 		name string
@@ -59,7 +59,7 @@ func argoHealth(obj *unstructured.Unstructured, script string) (Health, error) {
 	defer cancel()
 	l.SetContext(ctx)
 	l.SetGlobal("obj", toLua(l, obj.Object))
-	if err := l.DoString(script); err != nil {
+	if err := l.DoString(script.HealthLua); err != nil {
 		var apiErr *lua.ApiError
 		if errors.As(err, &apiErr) && apiErr.Type == lua.ApiErrorRun {
 			apiErr.StackTrace = "" // as Argo CD shows it

@@ -5,10 +5,12 @@ module glassbox.dev/hack/gitops
 go 1.26.0
 
 require (
+	github.com/gobwas/glob v0.2.3
 	github.com/yuin/gopher-lua v1.1.2
 	k8s.io/apimachinery v0.36.1
 	layeh.com/gopher-json v0.0.0-20190114024228-97fed8db8427
 	sigs.k8s.io/cli-utils v0.37.2
+	sigs.k8s.io/yaml v1.6.0
 )
 
 require (

@@ -2,7 +2,9 @@
 //
 //   - Flux: sigs.k8s.io/cli-utils kstatus (status.Compute), the library Flux's health checks use;
 //   - Argo CD: an Argo CD custom health script (Lua), run under github.com/yuin/gopher-lua the way
-//     Argo CD runs resource.customizations health scripts (see runLua below).
+//     Argo CD runs resource.customizations health scripts (argo.go): the script named by --lua, or
+//     the one Argo CD would pick for the object's group/kind from an argocd-cm ConfigMap
+//     (--argocd-cm, argocdcm.go; no script there: argo is "" as Argo CD leaves it out of health).
 //
 // Input: Kubernetes objects as JSON (`kubectl get -o json`: one object, a List, or several JSON
 // values one after another), from the files named on the command line or from stdin.
@@ -38,17 +40,18 @@ type Result struct {
 }
 
 func main() {
-	script := flag.String("lua", "", "Argo CD health script (Lua) to run for every object (required)")
+	script := flag.String("lua", "", "Argo CD health script (Lua) to run for every object")
+	cmFile := flag.String("argocd-cm", "", "argocd-cm ConfigMap (YAML) to take each object's health script from")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s --lua HEALTH.lua [FILE.json ...]  (no FILE: stdin)\n", os.Args[0])
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s (--lua HEALTH.lua | --argocd-cm ARGOCD-CM.yaml) [FILE.json ...]  (no FILE: stdin)\n", os.Args[0])
 		flag.PrintDefaults()
 	}
 	flag.Parse()
-	if *script == "" {
+	if (*script == "") == (*cmFile == "") {
 		flag.Usage()
 		os.Exit(2)
 	}
-	lua, err := os.ReadFile(*script)
+	scripts, err := loadScripts(*script, *cmFile)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
@@ -62,7 +65,7 @@ func main() {
 	out.SetEscapeHTML(false)
 	failed := false
 	for _, obj := range objs {
-		res, ok := evaluate(obj, string(lua))
+		res, ok := evaluate(obj, scripts(obj))
 		failed = failed || !ok
 		if err := out.Encode(res); err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -74,8 +77,24 @@ func main() {
 	}
 }
 
+// loadScripts returns, for an object, the health script Argo CD would run for it.
+func loadScripts(luaFile, cmFile string) (func(*unstructured.Unstructured) Override, error) {
+	if luaFile != "" {
+		data, err := os.ReadFile(luaFile)
+		if err != nil {
+			return nil, err
+		}
+		return func(*unstructured.Unstructured) Override { return Override{HealthLua: string(data)} }, nil
+	}
+	overrides, err := loadArgoCDConfigMap(cmFile)
+	if err != nil {
+		return nil, err
+	}
+	return func(obj *unstructured.Unstructured) Override { return scriptFor(overrides, obj) }, nil
+}
+
 // evaluate asks both tools about one object; ok is false when either could not answer.
-func evaluate(obj *unstructured.Unstructured, script string) (Result, bool) {
+func evaluate(obj *unstructured.Unstructured, script Override) (Result, bool) {
 	res := Result{Kind: obj.GetKind(), Namespace: obj.GetNamespace(), Name: obj.GetName()}
 	ok := true
 	if ks, err := status.Compute(obj); err != nil {
@@ -83,7 +102,9 @@ func evaluate(obj *unstructured.Unstructured, script string) (Result, bool) {
 	} else {
 		res.KStatus, res.KStatusMessage = ks.Status.String(), ks.Message
 	}
-	if hs, err := argoHealth(obj, script); err != nil {
+	if script.HealthLua == "" {
+		res.ArgoMessage = "no health script for this kind: Argo CD leaves it out of the application's health"
+	} else if hs, err := argoHealth(obj, script); err != nil {
 		// Argo CD shows a script error as health Unknown with the error as the message.
 		res.Argo, res.ArgoMessage, ok = "Unknown", err.Error(), false
 	} else {

@@ -24,6 +24,8 @@ REPO = bins.REPO
 BUILD_SCRIPT = REPO / "hack" / "gitops" / "build.sh"
 HEALTH_LUA = REPO / "charts" / "glassbox" / "files" / "argocd-health.lua"
 EXAMPLES = REPO / "examples" / "gitops"
+ARGOCD_CM = EXAMPLES / "argocd" / "argocd-cm.yaml"
+"""The argocd-cm snippet users add; `health(..., argocd_cm=ARGOCD_CM)` picks scripts from it as Argo CD does."""
 
 
 @functools.cache
@@ -38,16 +40,19 @@ def health_binary() -> Path:
     return path
 
 
-def run_health(objs: Iterable[dict[str, Any]], script: Path = HEALTH_LUA) -> subprocess.CompletedProcess[str]:
-    """Run glassbox-health on the objects; the raw process (exit 1: a tool could not answer)."""
+def run_health(objs: Iterable[dict[str, Any]], script: Path = HEALTH_LUA,
+               argocd_cm: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run glassbox-health on the objects with the Lua script, or with the scripts an argocd-cm
+    ConfigMap holds for each object's group/kind; the raw process (exit 1: a tool could not answer)."""
     stdin = "\n".join(json.dumps(o) for o in objs)
-    return subprocess.run([str(health_binary()), "--lua", str(script)], input=stdin,
-                          capture_output=True, text=True, timeout=60)
+    source = ["--argocd-cm", str(argocd_cm)] if argocd_cm else ["--lua", str(script)]
+    return subprocess.run([str(health_binary()), *source], input=stdin, capture_output=True, text=True, timeout=60)
 
 
-def health(objs: Iterable[dict[str, Any]], script: Path = HEALTH_LUA) -> list[dict[str, str]]:
+def health(objs: Iterable[dict[str, Any]], script: Path = HEALTH_LUA,
+           argocd_cm: Path | None = None) -> list[dict[str, str]]:
     """One {kind, name, kstatus, kstatusMessage, argo, argoMessage} per object, in order."""
-    proc = run_health(objs, script)
+    proc = run_health(objs, script, argocd_cm)
     if proc.returncode != 0:
         raise AssertionError(f"glassbox-health exited {proc.returncode}: {proc.stderr}\n{proc.stdout}")
     return [json.loads(line) for line in proc.stdout.splitlines()]

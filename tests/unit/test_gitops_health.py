@@ -90,6 +90,15 @@ def test_both_tools_read_the_status_contract(results, situation):
     assert words in r["kstatusMessage"] and words in r["argoMessage"], r
 
 
+def test_argocd_picks_the_script_from_the_argocd_cm_snippet_for_every_kind(results):
+    """The snippet users add (examples/gitops/argocd/argocd-cm.yaml, key `glassbox.dev/*`) gives
+    every glassbox kind this script, found by group/kind as Argo CD finds it; other groups get none."""
+    assert gitops.health((obj for obj, *_ in TABLE.values()), argocd_cm=gitops.ARGOCD_CM) == list(results.values())
+    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j", "namespace": "ns"}}
+    other = gitops.health([job], argocd_cm=gitops.ARGOCD_CM)[0]
+    assert other["argo"] == "" and "leaves it out" in other["argoMessage"]
+
+
 def test_progressing_says_which_generation_it_waits_for(results):
     assert results["spec just changed"]["argoMessage"] == "waiting for the operator to observe generation 2"
 
