@@ -11,6 +11,8 @@ set -euo pipefail
 HACK="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=versions.env
 source "${HACK}/versions.env"
+# shellcheck source=gitops/versions.env
+source "${HACK}/gitops/versions.env"
 
 CACHE="${GLASSBOX_CACHE:-${HOME}/.cache/glassbox}"
 BIN="${CACHE}/bin"
@@ -32,6 +34,9 @@ declare -A ENTRY=(
 if [[ "${1:-}" == "--print" ]]; then
   for name in "${!ENTRY[@]}"; do echo "${name}=${BIN}/${ENTRY[$name]}/${name}"; done | sort
   echo "crds=${CRDS}/kuberay-${KUBERAY_VERSION}:${CRDS}/jobset-${JOBSET_VERSION}:${CRDS}/kserve-${KSERVE_VERSION}"
+  # GitOps: Flux/Argo CD CRDs (not installed by cluster.sh) and the health helper (hack/gitops).
+  echo "gitops-crds=${CRDS}/flux-kustomize-${FLUX_KUSTOMIZE_VERSION}:${CRDS}/flux-source-${FLUX_SOURCE_VERSION}:${CRDS}/argocd-${ARGOCD_VERSION}"
+  echo "glassbox-health=$("${HACK}/gitops/build.sh" --print)"
   exit 0
 fi
 
@@ -153,6 +158,14 @@ crds_kserve() {
     'config/crd/full/serving.kserve.io_clusterservingruntimes.yaml'
 }
 
+crds_flux_kustomize() {
+  copy_crds "$1" "github.com/fluxcd/kustomize-controller@${FLUX_KUSTOMIZE_VERSION}" 'config/crd/bases/kustomize.toolkit.fluxcd.io_kustomizations.yaml'
+}
+crds_flux_source() {
+  copy_crds "$1" "github.com/fluxcd/source-controller@${FLUX_SOURCE_VERSION}" 'config/crd/bases/source.toolkit.fluxcd.io_gitrepositories.yaml'
+}
+crds_argocd() { copy_crds "$1" "github.com/argoproj/argo-cd/v3@${ARGOCD_VERSION}" 'manifests/crds/application-crd.yaml'; }
+
 build_entry "${BIN}/kubernetes-${KUBE_VERSION}" build_kubernetes
 build_entry "${BIN}/etcd-${ETCD_VERSION}" build_etcd
 build_entry "${BIN}/kwok-${KWOK_VERSION}" build_kwok
@@ -161,6 +174,11 @@ build_entry "${BIN}/versitygw-${VERSITYGW_VERSION}" build_versitygw
 build_entry "${CRDS}/kuberay-${KUBERAY_VERSION}" crds_kuberay
 build_entry "${CRDS}/jobset-${JOBSET_VERSION}" crds_jobset
 build_entry "${CRDS}/kserve-${KSERVE_VERSION}" crds_kserve
+build_entry "${CRDS}/flux-kustomize-${FLUX_KUSTOMIZE_VERSION}" crds_flux_kustomize
+build_entry "${CRDS}/flux-source-${FLUX_SOURCE_VERSION}" crds_flux_source
+build_entry "${CRDS}/argocd-${ARGOCD_VERSION}" crds_argocd
+# glassbox-health (hack/gitops), cached by a hash of its sources; it keeps its own lock.
+"${HACK}/gitops/build.sh" >/dev/null
 
 # A binary missing from a complete entry means a broken cache: say which, do not guess.
 for name in "${!ENTRY[@]}"; do
