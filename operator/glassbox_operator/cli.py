@@ -8,6 +8,8 @@ from typing import Optional
 
 import typer
 
+from glassbox_api.podcontract import Env
+
 from . import cli_artifacts, manifests, runner
 
 app = typer.Typer(
@@ -39,10 +41,14 @@ def validate(files: list[Path] = typer.Argument(..., exists=True, dir_okay=False
 def crds(
     out: Path = typer.Option(Path("crds"), help="Folder for the CRD YAML."),
     chart: Optional[Path] = typer.Option(Path("charts/glassbox/crds"), help="The chart's crds/ folder (written too)."),
+    values_schema: Optional[Path] = typer.Option(Path("charts/glassbox/values.schema.json"), help="The chart's values schema (written too)."),
     check: bool = typer.Option(False, "--check", help="Only report drift; exit 1 when the files differ."),
 ) -> None:
-    """Generate the CustomResourceDefinitions from the API types."""
-    raise typer.Exit(manifests.write_crds([out] + ([chart] if chart else []), check=check))
+    """Generate the CustomResourceDefinitions from the API types, and the chart's values schema from the config types."""
+    from . import values
+
+    crds_rc = manifests.write_crds([out] + ([chart] if chart else []), check=check)
+    raise typer.Exit(max(crds_rc, values.write_values_schema(values_schema, check=check) if values_schema else 0))
 
 
 @app.command()
@@ -76,7 +82,7 @@ def report(
 @app.command()
 def render(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="A glassbox resource YAML file."),
-    config: Optional[str] = typer.Option(None, "--config", envvar="GLASSBOX_CONFIG", help="Operator config.yaml (default: the chart's defaults, with a placeholder store endpoint where a resource names none)."),
+    config: Optional[str] = typer.Option(None, "--config", envvar=Env.CONFIG, help="Operator config.yaml (default: the chart's defaults, with a placeholder store endpoint where a resource names none)."),
 ) -> None:
     """Print the children the operator would create for each resource, as YAML (no cluster)."""
     from . import preview
@@ -93,7 +99,7 @@ def operator(
     liveness: Optional[str] = typer.Option(None, "--liveness", help="Liveness endpoint, e.g. http://0.0.0.0:8080/healthz."),
     metrics_port: Optional[int] = typer.Option(None, "--metrics-port", help="Serve Prometheus metrics on this port."),
     log_level: str = typer.Option("info", "--log-level"),
-    config: Optional[str] = typer.Option(None, "--config", envvar="GLASSBOX_CONFIG", help="Operator config.yaml (the chart mounts it)."),
+    config: Optional[str] = typer.Option(None, "--config", envvar=Env.CONFIG, help="Operator config.yaml (the chart mounts it)."),
     resync: float = typer.Option(10.0, "--resync-seconds", help="How often active resources are refreshed."),
     workers: int = typer.Option(20, "--workers", help="Threads running reconcile passes."),
 ) -> None:

@@ -25,7 +25,8 @@ from glassbox_api.manifest import (
     read_manifest,
     read_run_record,
 )
-from glassbox_api.store import ArtifactStore, LocalStore, StoreError, open_store
+from glassbox_api.podcontract import Env
+from glassbox_api.store import ArtifactStore, LocalStore, StoreError, find_run_prefixes, open_store
 
 DEFAULT_LOCAL_STORE = "glassbox-runs"  # where `glassbox run` publishes by default
 
@@ -41,7 +42,7 @@ class RunNotFound(LookupError):
 
 # ---- finding the run ---------------------------------------------------------------------------
 def _default_root(store: Optional[str]) -> str:
-    return store or os.environ.get("GLASSBOX_STORE") or DEFAULT_LOCAL_STORE
+    return store or os.environ.get(Env.STORE) or DEFAULT_LOCAL_STORE
 
 
 def resolve_run(run_or_uri: str, store: Optional[str] = None) -> ArtifactStore:
@@ -60,31 +61,14 @@ def resolve_run(run_or_uri: str, store: Optional[str] = None) -> ArtifactStore:
     parts = run_or_uri.strip("/").split("/")
     name = parts[-1]
     qualifier = parts[0].lower() if len(parts) > 1 else None
-    found: list[tuple[str, str]] = []
     try:
-        keys = [k for k in root.list() if k.endswith("/" + RUN_JSON) or k.endswith("/" + MANIFEST_JSON)]
+        prefixes = find_run_prefixes(root, None, None, name)  # newest first
     except StoreError as exc:
         raise RunNotFound(f"cannot list {root.uri()}: {exc}") from None
-    for k in keys:
-        bits = k.split("/")
-        if len(bits) != 4:
-            continue
-        ns, kind, leaf, _ = bits
-        run_name = leaf.rsplit("-", 1)[0]
-        if run_name == name and (qualifier is None or qualifier in (ns, kind)):
-            found.append((ns, "/".join(bits[:3])))
-    if not found:
+    prefixes = [p for p in prefixes if qualifier is None or qualifier in p.split("/")[:2]]
+    if not prefixes:
         raise RunNotFound(f"no run named {run_or_uri!r} under {root.uri()} (pass the run's URI instead)")
-    prefixes = sorted({p for _, p in found})
-    return max((root.sub(p) for p in prefixes), key=_updated)
-
-
-def _updated(run: ArtifactStore) -> str:
-    m = read_manifest(run)
-    if m is not None:
-        return m.updated
-    r = read_run_record(run)
-    return r.created if r else ""
+    return root.sub(prefixes[0])
 
 
 def _load(run_or_uri: str, store: Optional[str]) -> tuple[ArtifactStore, Optional[RunRecord], Manifest]:

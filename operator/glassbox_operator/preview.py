@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+from glassbox_api.podcontract import Env
 from glassbox_api.resource import InvalidResource, Resource
 
 from .config import ConfigError, OperatorConfig, load_config
@@ -60,8 +61,8 @@ def render_text(path: Path, config: OperatorConfig,
 
 def placeholder_note(path: Path, placeheld: dict[str, StoreTarget]) -> str:
     """What stderr says when placeholders stand in: which values, where the real ones come from."""
-    lines = [f"note: no artifact store endpoint in the spec (spec.storage.endpoint) and no --config (GLASSBOX_CONFIG), so these children"
-             f" use the PLACEHOLDER endpoint {PLACEHOLDER_ENDPOINT} (env GLASSBOX_S3_ENDPOINT):"]
+    lines = [f"note: no artifact store endpoint in the spec (spec.storage.endpoint) and no --config ({Env.CONFIG}), so these children"
+             f" use the PLACEHOLDER endpoint {PLACEHOLDER_ENDPOINT} (env {Env.S3_ENDPOINT}):"]
     for name, t in placeheld.items():
         lines.append(f"  {name}: store {t.uri} at {t.endpoint}, credentials Secret {t.secret}")
     lines += [

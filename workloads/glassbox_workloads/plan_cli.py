@@ -13,6 +13,9 @@ import os
 import sys
 from typing import Any, Optional
 
+from glassbox_api.kinds.shardedfinetune import ShardedFinetuneSpec
+from glassbox_api.podcontract import Env
+
 GiB = 1024**3
 
 
@@ -23,10 +26,10 @@ def _fmt_bytes(b: int) -> str:
     return f"{b} B"
 
 
-def compute_plan(spec: Any, store: Optional[Any] = None, namespace: str = "default",
+def compute_plan(spec: ShardedFinetuneSpec, store: Optional[Any] = None, namespace: str = "default",
                  local_devices: Optional[int] = None) -> dict[str, Any]:
     """The plan as a JSON-ready dict (rows, totals, devices, shard choice)."""
-    from .finetune_setup import place, planned_devices, pool_info, shapes_for
+    from .finetune.setup import place, planned_devices, pool_info, shapes_for
     from .flax_models import count_params
     from .redco.sharding import MP, bytes_per_device, plan_params, rows_as_dicts, state_bytes_per_device
 
@@ -94,14 +97,16 @@ def main(argv: Optional[list[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m glassbox_workloads plan", description=__doc__)
     p.add_argument("--spec", required=True, help="ShardedFinetune YAML (or a bare spec)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--store", default=os.environ.get("GLASSBOX_STORE"),
-                   help="artifact store root, to read config.json of model.fromRun sources")
+    p.add_argument("--store", help=f"artifact store root, to read config.json of model.fromRun sources (env {Env.STORE})")
     p.add_argument("--devices", type=int, default=None, help="local devices per worker (default: jax's count)")
     args = p.parse_args(argv)
     os.environ.setdefault("JAX_PLATFORMS", "cpu")  # planning needs no accelerator
     from glassbox_api.resource import InvalidResource
 
+    from .runtime.context import RunContext
     from .runtime.spec import load_resource
+
+    args.store = args.store or RunContext.from_env().store
 
     try:
         resource = load_resource(args.spec, "ShardedFinetune")

@@ -25,7 +25,7 @@ from .base import (
 )
 from .local import LocalStore
 from .retry import RetryPolicy, is_transient
-from .runs import find_run, find_runs
+from .runs import find_run, find_run_prefixes, find_runs
 from .s3 import S3Settings, S3Store
 
 
@@ -80,6 +80,7 @@ __all__ = [
     "StoreError",
     "TransientStoreError",
     "find_run",
+    "find_run_prefixes",
     "find_runs",
     "is_transient",
     "join_key",

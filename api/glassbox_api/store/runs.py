@@ -19,9 +19,10 @@ def _updated(run: ArtifactStore) -> str:
     return r.created if r else ""
 
 
-def find_runs(store: ArtifactStore, namespace: Optional[str], kind: Optional[str], name: str) -> list[ArtifactStore]:
-    """Every run folder of the resource `name` in store, newest first (by manifest update, else by
-    run.json creation). namespace and kind (any case) narrow the search; None matches any."""
+def find_run_prefixes(store: ArtifactStore, namespace: Optional[str], kind: Optional[str], name: str) -> list[str]:
+    """The run folders (`<namespace>/<kind>/<name>-<uid8>`) of the resource `name` in store, newest
+    first (by manifest update, else by run.json creation). namespace and kind (any case) narrow the
+    search; None matches any."""
     base = "/".join(p for p in (namespace, kind.lower() if kind and namespace else None) if p)
     prefixes: set[str] = set()
     for key in store.list(base):
@@ -33,12 +34,15 @@ def find_runs(store: ArtifactStore, namespace: Optional[str], kind: Optional[str
             continue
         if (namespace is None or ns == namespace) and (kind is None or k == kind.lower()):
             prefixes.add("/".join(bits[:3]))
-    runs = [store.sub(p) for p in sorted(prefixes)]
-    keyed = sorted(((_updated(r), p, r) for p, r in zip(sorted(prefixes), runs)), key=lambda t: (t[0], t[1]), reverse=True)
-    return [r for _, _, r in keyed]
+    return sorted(prefixes, key=lambda p: (_updated(store.sub(p)), p), reverse=True)
+
+
+def find_runs(store: ArtifactStore, namespace: Optional[str], kind: Optional[str], name: str) -> list[ArtifactStore]:
+    """Every run folder of the resource `name` in store, newest first (see find_run_prefixes)."""
+    return [store.sub(p) for p in find_run_prefixes(store, namespace, kind, name)]
 
 
 def find_run(store: ArtifactStore, namespace: Optional[str], kind: Optional[str], name: str) -> Optional[ArtifactStore]:
     """The run folder of a resource in store, or None; the newest when several uids ran."""
-    runs = find_runs(store, namespace, kind, name)
-    return runs[0] if runs else None
+    prefixes = find_run_prefixes(store, namespace, kind, name)
+    return store.sub(prefixes[0]) if prefixes else None

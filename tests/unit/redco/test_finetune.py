@@ -61,7 +61,7 @@ def spec(**over):
 def test_a_published_hf_llama_checkpoint_resolves_and_matches_torch_logits(tmp_path):
     import torch
 
-    from glassbox_workloads.finetune_setup import resolve_model_source
+    from glassbox_workloads.finetune.setup import resolve_model_source
     from glassbox_workloads.flax_models import build_model
     from glassbox_workloads.flax_models.hf import load_pretrained
 

@@ -67,7 +67,7 @@ def test_user_recipe_is_three_module_function_references(tmp_path, monkeypatch):
             return batch["x"] * 2
     """))
     monkeypatch.syspath_prepend(str(tmp_path))
-    from glassbox_workloads.finetune_setup import build_recipe
+    from glassbox_workloads.finetune.setup import build_recipe
 
     spec = ShardedFinetuneSpec.model_validate({
         "model": {"architecture": "llama"}, "data": {"train": {"uri": "x.jsonl"}},

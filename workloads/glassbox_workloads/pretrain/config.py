@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+
+from glassbox_api.kinds.pretrainrun import PretrainRunSpec
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class LRSchedule:
 class TrainConfig:
     """A worker's view of the run: the spec, its place in the world, and the derived values."""
 
-    spec: Any  # PretrainRunSpec
+    spec: PretrainRunSpec
     world_size: int = 1
     rank: int = 0
     grad_accum_override: int | None = None  # set when resuming at another world size (see resume)

@@ -24,8 +24,10 @@ from typing import Any, Optional, Sequence
 
 import torch
 
+from glassbox_api.kinds.pretrainrun import PretrainData
 from glassbox_api.store import ArtifactStore, NotFound
 
+from ..runtime.errors import BadInput
 from .sources import list_documents, read_uri_bytes
 
 log = logging.getLogger("glassbox.data")
@@ -151,25 +153,48 @@ class PreparedData:
         return cls(tok, t["tokens"], t["source"], manifest)
 
 
-def prepare(spec_data, *, tokenizer=None) -> PreparedData:
+SOURCE_FIX = ("point it at data that exists where the workload runs: a path in its filesystem (a mounted "
+              "volume in a pod), file://PATH, s3://BUCKET/PREFIX or stdlib://MODULE")
+
+
+def read_sources(spec_data: PretrainData) -> tuple[list[list[str]], list[list[str]]]:
+    """(document ids, texts) per source; a source that does not exist or is empty is BadInput."""
+    texts: list[list[str]] = []
+    ids: list[list[str]] = []
+    for i, src in enumerate(spec_data.sources):
+        where = f"spec.data.sources[{i}].uri"
+        try:
+            docs = list(list_documents(src.uri, fmt=src.format, text_field=src.text_field, include=src.include))
+        except (FileNotFoundError, NotFound) as exc:
+            raise BadInput(where, f"data source {src.name!r} ({src.uri}) does not exist", SOURCE_FIX) from exc
+        if not docs:
+            raise BadInput(where, f"data source {src.name!r} ({src.uri}) has no documents"
+                           + (f" matching include {list(src.include)}" if src.include else ""), SOURCE_FIX)
+        ids.append([d for d, _ in docs])
+        texts.append([t for _, t in docs])
+    return ids, texts
+
+
+def spec_tokenizer(spec_data: PretrainData, texts: list[list[str]]):
+    """data.tokenizer.uri loaded, else a tokenizer trained on the texts."""
+    tk = spec_data.tokenizer
+    if not tk.uri:
+        return train_tokenizer([t for ts in texts for t in ts], tk.train.vocab_size, tk.train.min_frequency)
+    try:
+        return load_tokenizer(tk.uri)
+    except (FileNotFoundError, NotFound) as exc:
+        raise BadInput("spec.data.tokenizer.uri", f"no tokenizer at {tk.uri}",
+                       "point it at a tokenizer.json (or a folder holding one), or train one with tokenizer.train") from exc
+
+
+def prepare(spec_data: PretrainData, *, tokenizer=None) -> PreparedData:
     """Tokenize and pack every source of a PretrainData spec into a PreparedData."""
     from safetensors.torch import save
 
     L = spec_data.seq_length + 1
-    texts: list[list[str]] = []
-    ids: list[list[str]] = []
-    for src in spec_data.sources:
-        docs = list(list_documents(src.uri, fmt=src.format, text_field=src.text_field, include=src.include))
-        if not docs:
-            raise ValueError(f"data source {src.name!r} ({src.uri}) has no documents")
-        ids.append([d for d, _ in docs])
-        texts.append([t for _, t in docs])
+    ids, texts = read_sources(spec_data)
     if tokenizer is None:
-        tk = spec_data.tokenizer
-        if tk.uri:
-            tokenizer = load_tokenizer(tk.uri)
-        else:
-            tokenizer = train_tokenizer([t for ts in texts for t in ts], tk.train.vocab_size, tk.train.min_frequency)
+        tokenizer = spec_tokenizer(spec_data, texts)
     eod = eod_id(tokenizer)
 
     rows, srcs, src_meta = [], [], []
@@ -179,9 +204,10 @@ def prepare(spec_data, *, tokenizer=None) -> PreparedData:
         packed = pack(docs, eod, L)
         n_tokens = sum(len(d) + 1 for d in docs)
         if packed.shape[0] <= spec_data.hold_out:
-            raise ValueError(
+            raise BadInput(
+                f"spec.data.sources[{i}]",
                 f"source {src.name!r} packs into {packed.shape[0]} samples of {L} tokens, not more than "
-                f"holdOut={spec_data.hold_out}: add data or lower holdOut/seqLength"
+                f"holdOut={spec_data.hold_out}", "add data or lower holdOut/seqLength",
             )
         doc_digest = hashlib.sha256()
         for d, t in zip(ds, ts):

@@ -14,6 +14,8 @@ from typing import Any, Optional
 
 import torch
 
+from glassbox_api.kinds.common import ModelSpec
+
 from .data import EOD, PAD
 
 TRAINER_STATE = "trainer_state.json"
@@ -22,7 +24,7 @@ RNG_FILE = "rng.pt"
 WEIGHTS_FILE = "model.safetensors"
 
 
-def build_config(model_spec, *, vocab_size: int, eod_id: int, pad_id: Optional[int], seq_length: int):
+def build_config(model_spec: ModelSpec, *, vocab_size: int, eod_id: int, pad_id: Optional[int], seq_length: int):
     """A transformers config for random initialisation from spec.model (llama or gpt2)."""
     c = model_spec.config
     arch = model_spec.architecture

@@ -9,18 +9,24 @@ own failure handling is off: a failed worker fails the job.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Any
 
+from glassbox_api.kinds.pretrainrun import PretrainRunSpec
+from glassbox_api.podcontract import Env
 
-def ray_requested(resource) -> bool:
+from ..runtime.context import RunContext, TorchProcess
+from ..runtime.spec import Resource
+
+
+def ray_requested(resource: Resource[PretrainRunSpec], ctx: RunContext) -> bool:
     """Fan out through Ray when the resource asks for it, a Ray cluster is there (a Ray job's driver
-    has RAY_ADDRESS; GLASSBOX_LAUNCHER=ray starts a local one) and this is not already a worker.
+    has RAY_ADDRESS; launcher "ray" starts a local one) and this is not already a worker.
     `glassbox run` of a ray resource on a laptop trains in-process instead."""
-    if os.environ.get("GLASSBOX_LAUNCHER") == "local":
+    if ctx.launcher == "local":
         return False
-    return (resource.spec.resources.backend == "ray" and "WORLD_SIZE" not in os.environ
-            and os.environ.get("GLASSBOX_RAY_WORKER") != "1"
-            and bool(os.environ.get("RAY_ADDRESS") or os.environ.get("GLASSBOX_LAUNCHER") == "ray"))
+    return (resource.spec.resources.backend == "ray" and not ctx.torch.launched and not ctx.ray_worker
+            and bool(ctx.ray_address or ctx.launcher == "ray"))
 
 
 def _worker_loop(config: dict[str, Any]) -> None:
@@ -30,19 +36,23 @@ def _worker_loop(config: dict[str, Any]) -> None:
 
     from glassbox_api.store import open_store
 
-    from ..runtime.spec import Resource, load_resource_doc
-    from .train import TrainHooks, run_pretrain
+    from ..runtime.spec import load_resource_doc
+    from .train import run_pretrain
 
-    ctx = ray.train.get_context()
-    os.environ.update(GLASSBOX_RAY_WORKER="1", RANK=str(ctx.get_world_rank()),
-                      WORLD_SIZE=str(ctx.get_world_size()), LOCAL_RANK=str(ctx.get_local_rank()))
-    resource: Resource = load_resource_doc(yaml.safe_load(config["doc"]), "PretrainRun", run_id=config["run_id"])
-    result = run_pretrain(resource, open_store(config["store"]), hooks=TrainHooks(quiet=ctx.get_world_rank() != 0))
+    rt = ray.train.get_context()
+    proc = TorchProcess(world_size=rt.get_world_size(), rank=rt.get_world_rank(), local_rank=rt.get_local_rank(),
+                        launched=True)
+    # For the libraries that read these themselves (DeepSpeed, torch.distributed's env:// init).
+    os.environ.update({Env.RAY_WORKER: "1", "RANK": str(proc.rank), "WORLD_SIZE": str(proc.world_size),
+                       "LOCAL_RANK": str(proc.local_rank)})
+    ctx: RunContext = replace(config["ctx"], ray_worker=True, torch=proc, quiet=proc.rank != 0 or config["ctx"].quiet)
+    resource = load_resource_doc(yaml.safe_load(config["doc"]), "PretrainRun", run_id=config["run_id"])
+    result = run_pretrain(resource, open_store(config["store"]), ctx=ctx)
     # report() is a collective in Ray Train: every worker calls it, or the group waits forever.
     ray.train.report({"steps": result.steps, "final_loss": result.final_loss or float("nan")})
 
 
-def launch(resource, doc_text: str, store_uri: str) -> Any:
+def launch(resource: Resource[PretrainRunSpec], doc_text: str, store_uri: str, ctx: RunContext) -> Any:
     """Start TorchTrainer with one worker per accelerator (or per worker pod on CPU) and wait."""
     import ray
     from ray.train import FailureConfig, RunConfig, ScalingConfig
@@ -50,16 +60,16 @@ def launch(resource, doc_text: str, store_uri: str) -> Any:
 
     r = resource.spec.resources
     gpus = r.accelerators_per_worker or 1
-    use_gpu = r.accelerator is not None and os.environ.get("GLASSBOX_FORCE_CPU") != "1"
+    use_gpu = r.accelerator is not None and not ctx.force_cpu
     n = r.workers * (gpus if use_gpu else 1)
     if not ray.is_initialized():
-        ray.init(address=os.environ.get("RAY_ADDRESS") or None)
+        ray.init(address=ctx.ray_address)
     trainer = TorchTrainer(
         _worker_loop,
-        train_loop_config={"doc": doc_text, "run_id": resource.uid, "store": store_uri},
+        train_loop_config={"doc": doc_text, "run_id": resource.uid, "store": store_uri, "ctx": ctx},
         scaling_config=ScalingConfig(num_workers=n, use_gpu=use_gpu),
         torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
         run_config=RunConfig(name=f"{resource.name}-{resource.uid[:8]}", failure_config=FailureConfig(max_failures=0),
-                             storage_path=os.environ.get("GLASSBOX_RAY_STORAGE", "/tmp/ray-results")),
+                             storage_path=ctx.ray_storage),
     )
     return trainer.fit()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import sys
+from typing import Optional
 
-from glassbox_api.store import StoreError, open_store
+from glassbox_api.kinds.pretrainrun import PretrainRunSpec
+from glassbox_api.podcontract import ExitCode
+from glassbox_api.store import ArtifactStore, open_store
 
-from ..runtime.publisher import PublishError
-from ..runtime.spec import load_or_report
+from ..runtime.context import RunContext
+from ..runtime.errors import report_failure
+from ..runtime.spec import Resource, load_or_report
 from .train import RunResult, run_pretrain
 
 
@@ -28,44 +31,48 @@ def summary_lines(kind: str, name: str, result: RunResult) -> list[str]:
     return out
 
 
-def _f(v, w: int) -> str:
+def _f(v: Optional[float], w: int) -> str:
     return f"{v:>{w}.4f}" if isinstance(v, (int, float)) else " " * (w - 1) + "-"
 
 
-def main(args) -> int:
-    resource = load_or_report(args.spec, "PretrainRun", run_id=args.run_id)
+def _on_ray(resource: Resource[PretrainRunSpec], store: ArtifactStore, ctx: RunContext) -> RunResult:
+    """On the Ray head: run the workers through Ray Train, then report from the manifest."""
+    import yaml
+
+    from glassbox_api.manifest import read_manifest
+
+    from .launch_ray import launch
+
+    doc = {"apiVersion": "glassbox.dev/v1alpha1", "kind": resource.kind,
+           "metadata": {"name": resource.name, "namespace": resource.namespace}, "spec": resource.raw_spec}
+    launch(resource, yaml.safe_dump(doc), store.uri(), ctx)
+    run = store.sub(resource.run_prefix)
+    m = read_manifest(run)
+    if m is None:
+        raise RuntimeError(f"the Ray workers published no manifest under {run.uri()}")
+    return RunResult(run.uri(), m, m.latest.step if m.latest else 0, final_loss=m.latest.loss if m.latest else None)
+
+
+def main(ctx: RunContext) -> int:
+    assert ctx.spec_file is not None and ctx.store is not None
+    resource = load_or_report(ctx.spec_file, "PretrainRun", run_id=ctx.run_id)
     if resource is None:
-        return 2
+        return ExitCode.INVALID_SPEC
     try:
-        store = open_store(args.store)
-        from .launch_ray import launch, ray_requested
+        store = open_store(ctx.store)
+        from .launch_ray import ray_requested
 
-        if ray_requested(resource):
-            # On the Ray head: run the workers through Ray Train, then report from the manifest.
-            import yaml
-
-            from glassbox_api.manifest import read_manifest
-
-            doc = {"apiVersion": "glassbox.dev/v1alpha1", "kind": resource.kind,
-                   "metadata": {"name": resource.name, "namespace": resource.namespace},
-                   "spec": resource.raw_spec}
-            launch(resource, yaml.safe_dump(doc), store.uri())
-            run = store.sub(resource.run_prefix)
-            m = read_manifest(run)
-            result = RunResult(run.uri(), m, m.latest.step if m and m.latest else 0,
-                               final_loss=m.latest.loss if m and m.latest else None)
+        if ray_requested(resource, ctx):
+            result = _on_ray(resource, store, ctx)
         else:
-            from .train import TrainHooks
-
-            result = run_pretrain(resource, store, hooks=TrainHooks(quiet=args.quiet))
-    except (StoreError, PublishError, ValueError, RuntimeError) as exc:
-        print(f"error: PretrainRun {resource.name} failed: {exc}", file=sys.stderr)
-        return 1
+            result = run_pretrain(resource, store, ctx=ctx)
+    except Exception as exc:  # noqa: BLE001 - every failure ends as one line and an exit code
+        return report_failure(resource.kind, resource.name, exc)
     import torch.distributed as dist
 
     if not dist.is_initialized() or dist.get_rank() == 0:
-        if not args.quiet:
+        if not ctx.quiet:
             print("\n".join(summary_lines(resource.kind, resource.name, result)), flush=True)
     if dist.is_initialized():
         dist.destroy_process_group()
-    return 0
+    return ExitCode.OK

@@ -13,6 +13,9 @@ from typing import Any, Optional
 
 import torch
 
+from glassbox_api.kinds.pretrainrun import Optimizer, PretrainTraining
+
+from ..runtime.context import TorchProcess
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -26,14 +29,12 @@ class DistInfo:
         return self.rank == 0
 
 
-def init_distributed() -> DistInfo:
-    """Join the process group torchrun/Ray Train described in the environment (none for one process)."""
+def init_distributed(proc: TorchProcess, *, force_cpu: bool = False) -> DistInfo:
+    """Join the process group torchrun/Ray Train described (RunContext.torch; none for one process)."""
     import torch.distributed as dist
 
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    cuda = torch.cuda.is_available() and os.environ.get("GLASSBOX_FORCE_CPU") != "1"
+    world, rank, local = proc.world_size, proc.rank, proc.local_rank
+    cuda = torch.cuda.is_available() and not force_cpu
     device = torch.device("cuda", local) if cuda else torch.device("cpu")
     if cuda:
         torch.cuda.set_device(device)
@@ -60,7 +61,7 @@ def param_groups(model, weight_decay: float) -> list[dict[str, Any]]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def make_optimizer(model, opt) -> torch.optim.Optimizer:
+def make_optimizer(model, opt: Optimizer) -> torch.optim.Optimizer:
     # The fused CUDA kernel where every parameter is a plain CUDA tensor; multi-tensor foreach otherwise
     # (FSDP's DTensor parameters and CPU runs).
     params = list(model.parameters())
@@ -75,7 +76,7 @@ class Strategy:
 
     name = "single"
 
-    def __init__(self, model, training, dist: DistInfo):
+    def __init__(self, model, training: PretrainTraining, dist: DistInfo):
         self.dist = dist
         self.training = training
         self.model = model.to(dist.device)
@@ -151,7 +152,7 @@ class Strategy:
 class DDPStrategy(Strategy):
     name = "ddp"
 
-    def __init__(self, model, training, dist: DistInfo):
+    def __init__(self, model, training: PretrainTraining, dist: DistInfo):
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         self.dist = dist
@@ -182,7 +183,7 @@ class FSDPStrategy(Strategy):
 
     name = "fsdp"
 
-    def __init__(self, model, training, dist: DistInfo):
+    def __init__(self, model, training: PretrainTraining, dist: DistInfo):
         from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
         self.dist = dist
@@ -227,7 +228,7 @@ class DeepSpeedStrategy(Strategy):
     name = "deepspeed"
     STATE_KEYS = ("exp_avg", "exp_avg_sq")
 
-    def __init__(self, model, training, dist: DistInfo, micro_batch: int, grad_accum: int):
+    def __init__(self, model, training: PretrainTraining, dist: DistInfo, micro_batch: int, grad_accum: int):
         try:
             import deepspeed
         except ImportError as exc:
@@ -361,7 +362,7 @@ class DeepSpeedStrategy(Strategy):
                 safe_set_full_optimizer_state(p, saved[n][k].to(self.dist.device), k)
 
 
-def make_strategy(name: str, model, training, dist: DistInfo, *, micro_batch: int, grad_accum: int) -> Strategy:
+def make_strategy(name: str, model, training: PretrainTraining, dist: DistInfo, *, micro_batch: int, grad_accum: int) -> Strategy:
     if name == "deepspeed":
         return DeepSpeedStrategy(model, training, dist, micro_batch, grad_accum)
     if dist.world_size == 1:

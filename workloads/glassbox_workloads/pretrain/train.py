@@ -2,7 +2,8 @@
 
 Roles, as in torchtitan: `Trainer.run` drives steps and checkpoints; `train_step` runs one optimizer
 step over the accumulation window; `forward_backward` does one micro-batch. Everything a worker
-needs arrives in one `Resource` (the typed spec) plus the store; nothing reads globals.
+needs arrives in one `Resource` (the typed spec), the store and the RunContext; nothing reads
+globals. PretrainWorkload supplies the parts; the run lifecycle (runtime.lifecycle) drives them.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any, Callable, Optional
 import torch
 import torch.nn.functional as F
 
+from glassbox_api.kinds.pretrainrun import PretrainRunSpec
 from glassbox_api.manifest import (
     CheckpointEntry,
     DataRange,
@@ -35,9 +37,11 @@ from glassbox_api.manifest import (
 )
 from glassbox_api.store import ArtifactStore
 
+from ..runtime.context import RunContext
+from ..runtime.lifecycle import OpenRun, Outcome, TrainingWorkload, run_training
 from ..runtime.metrics import MetricsSink
 from ..runtime.progress import Progress
-from ..runtime.publisher import CheckpointPublisher, FaultHook, ensure_run_record
+from ..runtime.publisher import CheckpointPublisher, FaultHook
 from ..runtime.spec import Resource
 from . import analysis
 from .config import TrainConfig
@@ -58,7 +62,7 @@ from .strategy import DistInfo, Strategy, barrier, init_distributed, make_strate
 
 log = logging.getLogger("glassbox.pretrain")
 
-# Dense bf16 peak FLOP/s by device name fragment (for MFU); GLASSBOX_PEAK_TFLOPS overrides.
+# Dense bf16 peak FLOP/s by device name fragment (for MFU); RunContext.peak_tflops overrides.
 PEAK_TFLOPS = {"H200": 989.5, "H100": 989.5, "A100": 312.0, "L40S": 362.0, "L4": 121.0, "A10": 125.0, "V100": 125.0}
 
 
@@ -112,9 +116,10 @@ def flops_per_token(model, seq_length: int) -> float:
     return 6.0 * n + 12.0 * layers * hidden * seq_length
 
 
-def peak_flops(device: torch.device) -> Optional[float]:
-    if os.environ.get("GLASSBOX_PEAK_TFLOPS"):
-        return float(os.environ["GLASSBOX_PEAK_TFLOPS"]) * 1e12
+def peak_flops(device: torch.device, override_tflops: Optional[float] = None) -> Optional[float]:
+    """Peak dense FLOP/s of one device: the override (RunContext.peak_tflops), else by device name."""
+    if override_tflops:
+        return override_tflops * 1e12
     if device.type != "cuda":
         return None
     name = torch.cuda.get_device_name(device)
@@ -167,7 +172,7 @@ class Trainer:
         # .item() is a device sync point: once per step, for the per-step loss curve LLM360 publishes.
         return {"loss": loss.item(), "lr": lr, "grad_norm": float(norm)}
 
-    def evaluate(self, step: int, spec) -> dict[str, float]:
+    def evaluate(self, step: int, spec: PretrainRunSpec) -> dict[str, float]:
         """The spec's analysis on the current weights (every rank takes part; results on all)."""
         out: dict[str, float] = {}
         a = spec.analysis
@@ -187,7 +192,7 @@ class Trainer:
         return out
 
 
-def _load_data(run_store: ArtifactStore, spec, dist: DistInfo) -> PreparedData:
+def _load_data(run_store: ArtifactStore, spec: PretrainRunSpec, dist: DistInfo) -> PreparedData:
     """Rank 0 prepares (or reloads) and publishes data/; the others read what it published."""
     data = None
     if dist.is_main:
@@ -216,171 +221,183 @@ def _environment() -> dict[str, str]:
             "transformers": transformers.__version__, "glassbox": gv, "platform": platform.platform()}
 
 
-def run_pretrain(resource: Resource, store: ArtifactStore, *, dist: Optional[DistInfo] = None,
-                 hooks: Optional[TrainHooks] = None) -> RunResult:
-    """Run (or resume, or find complete) the PretrainRun `resource` publishing under `store`."""
+def run_pretrain(resource: Resource[PretrainRunSpec], store: ArtifactStore, *, dist: Optional[DistInfo] = None,
+                 hooks: Optional[TrainHooks] = None, ctx: Optional[RunContext] = None) -> RunResult:
+    """Run (or resume, or find complete) the PretrainRun `resource` publishing under `store`.
+
+    ctx defaults to one read from this process's environment (what the entrypoint passes down).
+    """
+    hooks = hooks or TrainHooks()
+    ctx = ctx or RunContext.from_env()
+    if hooks.quiet:
+        ctx = replace(ctx, quiet=True)
     with _deterministic(resource.spec.training.deterministic):
-        return _run(resource, store, dist or init_distributed(), hooks or TrainHooks())
+        dist = dist or init_distributed(ctx.torch, force_cpu=ctx.force_cpu)
+        run_store = store.sub(resource.run_prefix)
+        if dist.is_main:
+            run_store.ensure()
+        say = print_line if dist.is_main and not ctx.quiet else (lambda msg: None)
+        say(f"glassbox: PretrainRun {resource.namespace}/{resource.name} -> {run_store.uri()}")
+        workload = PretrainWorkload(resource, dist, hooks)
+        # Rank 0 prepares data/ first: the manifest is read by every rank after that barrier.
+        workload.data = _load_data(run_store, resource.spec, dist)
+        run = OpenRun(run_store, read_manifest(run_store), dist.is_main, ctx, say)
+        identity = {"kind": resource.kind, "name": resource.name, "namespace": resource.namespace, "uid": resource.uid}
+        return run_training(workload, run, identity)
 
 
-def _run(resource: Resource, store: ArtifactStore, dist: DistInfo, hooks: TrainHooks) -> RunResult:
-    spec = resource.spec
-    t_start = time.time()
-    run_store = store.sub(resource.run_prefix)
-    if dist.is_main:
-        run_store.ensure()
-    say = (lambda msg: None) if (hooks.quiet or not dist.is_main) else (lambda msg: print(msg, flush=True))
-    say(f"glassbox: PretrainRun {resource.namespace}/{resource.name} -> {run_store.uri()}")
+def print_line(msg: str) -> None:
+    print(msg, flush=True)
 
-    data = _load_data(run_store, spec, dist)
-    manifest = read_manifest(run_store)
-    resume = manifest.latest_resumable if manifest else None
 
-    cfg = TrainConfig(spec, dist.world_size, dist.rank)
-    tmp_root = Path(tempfile.mkdtemp(prefix="glassbox-", dir=hooks.staging_dir or os.environ.get("GLASSBOX_STAGING_DIR")))
-    resume_dir = None
-    trainer_state: dict[str, Any] = {}
-    if resume is not None:
-        resume_dir = download_checkpoint(run_store, resume, tmp_root / "resume")
-        trainer_state = json.loads((resume_dir / TRAINER_STATE).read_text())
-        if trainer_state["global_batch"] != cfg.global_batch:
-            cfg = replace(cfg, grad_accum_override=cfg.accum_for_global_batch(trainer_state["global_batch"]))
-            say(f"world size {dist.world_size}: gradient accumulation {cfg.grad_accum} keeps the global batch")
-    plan = DataPlan(data.manifest, cfg.global_batch, spec.training.max_steps)
-    total = plan.total_steps
-    ckpt_steps = plan.checkpoint_steps(spec.checkpoint.every_steps)
+class PretrainWorkload(TrainingWorkload[RunResult]):
+    """PretrainRun's parts for the shared lifecycle (runtime.lifecycle.run_training)."""
 
-    if manifest is not None and manifest.state == "completed" and manifest.latest and manifest.latest.step >= total:
-        say(f"already complete: {len(manifest.checkpoints)} checkpoints, last at step {manifest.latest.step}")
-        shutil.rmtree(tmp_root, ignore_errors=True)
-        return RunResult(run_store.uri(), manifest, manifest.latest.step, already_complete=True,
-                         final_loss=manifest.latest.loss)
+    kind = "PretrainRun"
 
-    tok_meta = data.manifest["tokenizer"]
-    if resume_dir is not None:
-        from transformers import AutoModelForCausalLM
+    def __init__(self, resource: Resource[PretrainRunSpec], dist: DistInfo, hooks: TrainHooks):
+        self.resource, self.spec, self.dist, self.hooks = resource, resource.spec, dist, hooks
+        self.data: Optional[PreparedData] = None
+        self.tmp_root: Optional[Path] = None
+        self.resume_dir: Optional[Path] = None
+        self.trainer_state: dict[str, Any] = {}
+        self.start = 0
+        self.stage_seconds = 0.0  # training-thread time spent evaluating and snapshotting checkpoints
 
-        model = AutoModelForCausalLM.from_pretrained(resume_dir, dtype=torch.float32)
-    else:
-        config = build_config(spec.model, vocab_size=tok_meta["vocab_size"], eod_id=tok_meta["eod_id"],
-                              pad_id=tok_meta["pad_id"], seq_length=cfg.seq_length)
-        model = build_model(config, spec.training.seed)
-    if spec.training.activation_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    model.train()
-    strategy = make_strategy(spec.training.strategy, model, spec.training, dist,
-                             micro_batch=cfg.micro_batch_size, grad_accum=cfg.grad_accum)
-    if spec.training.compile:
-        strategy.compile()
-    start = 0
-    if resume_dir is not None:
-        strategy.load_optimizer_state(torch.load(resume_dir / OPTIMIZER_FILE, weights_only=False))
-        set_rng_state(torch.load(resume_dir / RNG_FILE, weights_only=False))
-        start = int(trainer_state["step"])
-        say(f"resuming from checkpoint step {start} ({run_store.uri(resume.path)})")
-    else:
-        torch.manual_seed(spec.training.seed + 1)  # the training RNG stream, apart from the init stream
+    def plan(self, run: OpenRun) -> int:
+        assert self.data is not None
+        self.run_store = run.store
+        cfg = TrainConfig(self.spec, self.dist.world_size, self.dist.rank)
+        self.tmp_root = Path(tempfile.mkdtemp(prefix="glassbox-", dir=self.hooks.staging_dir or run.ctx.staging_dir))
+        if run.resume is not None:
+            self.resume_dir = download_checkpoint(run.store, run.resume, self.tmp_root / "resume")
+            self.trainer_state = json.loads((self.resume_dir / TRAINER_STATE).read_text())
+            if self.trainer_state["global_batch"] != cfg.global_batch:
+                cfg = replace(cfg, grad_accum_override=cfg.accum_for_global_batch(self.trainer_state["global_batch"]))
+                run.say(f"world size {self.dist.world_size}: gradient accumulation {cfg.grad_accum} keeps the global batch")
+        self.cfg = cfg
+        self.data_plan = DataPlan(self.data.manifest, cfg.global_batch, self.spec.training.max_steps)
+        self.total = self.data_plan.total_steps
+        self.ckpt_steps = self.data_plan.checkpoint_steps(self.spec.checkpoint.every_steps)
+        return self.total
 
-    trainer = Trainer(cfg, strategy, data, plan, dist, start_step=start)
-    hf_tok = hf_tokenizer(data.tokenizer, cfg.seq_length) if dist.is_main else None
-    publisher = None
-    if dist.is_main:
-        ensure_run_record(run_store, RunRecord(
-            kind=resource.kind, name=resource.name, namespace=resource.namespace, uid=resource.uid,
+    def build(self, run: OpenRun) -> int:
+        spec, cfg = self.spec, self.cfg
+        assert self.data is not None
+        tok_meta = self.data.manifest["tokenizer"]
+        if self.resume_dir is not None:
+            from transformers import AutoModelForCausalLM
+
+            model = AutoModelForCausalLM.from_pretrained(self.resume_dir, dtype=torch.float32)
+        else:
+            config = build_config(spec.model, vocab_size=tok_meta["vocab_size"], eod_id=tok_meta["eod_id"],
+                                  pad_id=tok_meta["pad_id"], seq_length=cfg.seq_length)
+            model = build_model(config, spec.training.seed)
+        if spec.training.activation_checkpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.train()
+        strategy = make_strategy(spec.training.strategy, model, spec.training, self.dist,
+                                 micro_batch=cfg.micro_batch_size, grad_accum=cfg.grad_accum)
+        if spec.training.compile:
+            strategy.compile()
+        if self.resume_dir is not None:
+            strategy.load_optimizer_state(torch.load(self.resume_dir / OPTIMIZER_FILE, weights_only=False))
+            set_rng_state(torch.load(self.resume_dir / RNG_FILE, weights_only=False))
+            self.start = int(self.trainer_state["step"])
+            assert run.resume is not None
+            run.say(f"resuming from checkpoint step {self.start} ({run.store.uri(run.resume.path)})")
+        else:
+            torch.manual_seed(spec.training.seed + 1)  # the training RNG stream, apart from the init stream
+        self.trainer = Trainer(cfg, strategy, self.data, self.data_plan, self.dist, start_step=self.start)
+        self.hf_tok = hf_tokenizer(self.data.tokenizer, cfg.seq_length) if self.dist.is_main else None
+        return self.start
+
+    def record(self, run: OpenRun) -> RunRecord:
+        r, spec = self.resource, self.spec
+        assert self.data is not None
+        env = _environment()
+        return RunRecord(
+            kind=r.kind, name=r.name, namespace=r.namespace, uid=r.uid,
             # The guard digest covers what cannot change mid-run (the CRD makes these immutable);
             # resources.workers, suspend and the checkpoint cadence may change between attempts.
-            spec=resource.raw_spec,
-            spec_digest=spec_digest({k: resource.raw_spec.get(k) for k in ("model", "data", "training")}),
-            code_version=os.environ.get("GLASSBOX_CODE_VERSION", _environment()["glassbox"]),
-            image=os.environ.get("GLASSBOX_IMAGE"),
+            spec=r.raw_spec,
+            spec_digest=spec_digest({k: r.raw_spec.get(k) for k in ("model", "data", "training")}),
+            code_version=run.ctx.code_version or env["glassbox"], image=run.ctx.image,
             seeds={"data": spec.data.seed, "training": spec.training.seed},
-            data_manifest_digest=data.digest, tokenizer_digest=tok_meta["digest"],
-            world_size=dist.world_size, environment=_environment(),
-        ))
-        base = manifest or Manifest(kind=resource.kind, name=resource.name, namespace=resource.namespace,
-                                    uid=resource.uid)
-        base = base.model_copy(update={"total_steps": total, "state": "running"})
-        progress = Progress(total, start, enabled=not hooks.quiet)
+            data_manifest_digest=self.data.digest, tokenizer_digest=self.data.manifest["tokenizer"]["digest"],
+            world_size=self.dist.world_size, environment=env,
+        )
 
-        def committed(entry: CheckpointEntry, m: Manifest) -> None:
-            ev = "  ".join(f"{k} {v:.4g}" for k, v in entry.evals.items() if not k.endswith("samples"))
-            progress.note(f"published checkpoint step {entry.step} ({len(entry.files)} files, "
-                          f"{entry.size / 1e6:.1f} MB) {ev} -> {run_store.uri(entry.path)}")
+    def publisher_options(self) -> dict[str, Any]:
+        return {"keep_optimizer": self.spec.checkpoint.keep_optimizer, "fault_hook": self.hooks.fault_hook}
 
-        publisher = CheckpointPublisher(run_store, manifest=base, keep_optimizer=spec.checkpoint.keep_optimizer,
-                                        fault_hook=hooks.fault_hook, on_commit=committed)
-    else:
-        progress = Progress(total, start, enabled=False)
+    def on_commit(self, progress: Progress, entry: CheckpointEntry, manifest: Manifest) -> None:
+        ev = "  ".join(f"{k} {v:.4g}" for k, v in entry.evals.items() if not k.endswith("samples"))
+        progress.note(f"published checkpoint step {entry.step} ({len(entry.files)} files, "
+                      f"{entry.size / 1e6:.1f} MB) {ev} -> {self.run_store.uri(entry.path)}")
 
-    metrics = MetricsSink(name=resource.name, enabled=dist.is_main)
-    fpt = flops_per_token(strategy.eval_model, cfg.seq_length)
-    peak = peak_flops(dist.device)
-    prev_digest = (resume.data.order_digest or "") if resume is not None else ""
-    interval_start = start
-    interval_losses: list[float] = []
-    t_loop = time.time()
-    stage_seconds = 0.0  # training-thread time spent evaluating and snapshotting checkpoints
-    kill_at = int(os.environ.get("GLASSBOX_KILL_AT_STEP", "0") or 0)
-    try:
-        for step_idx in range(start, total):
-            t0 = time.perf_counter()
-            stats = trainer.train_step(step_idx)
-            dt = time.perf_counter() - t0
+    def train(self, run: OpenRun, publisher: Optional[CheckpointPublisher], progress: Progress) -> None:
+        metrics = MetricsSink(name=self.resource.name, enabled=self.dist.is_main, port=run.ctx.metrics_port)
+        fpt = flops_per_token(self.trainer.strategy.eval_model, self.cfg.seq_length)
+        peak = peak_flops(self.dist.device, run.ctx.peak_tflops)
+        prev_digest = (run.resume.data.order_digest or "") if run.resume is not None else ""
+        interval_start, losses = self.start, []
+        for step_idx in range(self.start, self.total):
+            stats = self._step(step_idx, fpt, peak)
             step = step_idx + 1
-            stats["tokens_per_s"] = cfg.tokens_per_step / dt
-            if peak:
-                stats["mfu"] = stats["tokens_per_s"] * fpt / (peak * dist.world_size)
-            interval_losses.append(stats["loss"])
-            if dist.is_main:
-                metrics.record(step, {**stats, "tokens": plan.tokens_at(step)})
+            losses.append(stats["loss"])
+            if self.dist.is_main:
+                metrics.record(step, {**stats, "tokens": self.data_plan.tokens_at(step)})
             progress.update(step, {"loss": stats["loss"], "lr": stats["lr"], "tokens_per_s": stats["tokens_per_s"]})
-            if step in ckpt_steps:
+            if step in self.ckpt_steps:
                 t_ck = time.perf_counter()
-                prev_digest = _checkpoint(trainer, spec, run_store, publisher, metrics, hf_tok, tmp_root, step,
-                                          interval_start, interval_losses, prev_digest)
-                interval_start, interval_losses = step, []
-                stage_seconds += time.perf_counter() - t_ck
-            if hooks.on_step:
-                hooks.on_step(step, stats)
-            if kill_at and step == kill_at:
-                if publisher is not None:
-                    publisher.drain()
-                os._exit(137)  # simulated pod kill (e2e tests): no cleanup, like SIGKILL
-        if publisher is not None:
-            tokens_total = plan.tokens_at(total)
+                assert self.tmp_root is not None
+                prev_digest = _checkpoint(self.trainer, self.spec, run.store, publisher, metrics, self.hf_tok,
+                                          self.tmp_root, step, interval_start, losses, prev_digest)
+                interval_start, losses = step, []
+                self.stage_seconds += time.perf_counter() - t_ck
+            if self.hooks.on_step:
+                self.hooks.on_step(step, stats)
+            run.ctx.faults.after_step(step, drain=publisher.drain if publisher is not None else None)
 
-            def complete(man: Manifest) -> Manifest:
-                # Runs on the publisher thread after the last checkpoint committed: it sees it.
-                last = man.latest
-                final = {"steps": total, "tokens": tokens_total, "loss": last.loss if last else None,
-                         **(last.evals if last else {})}
-                return man.model_copy(update={"state": "completed", "final": final})
+    def _step(self, step_idx: int, fpt: float, peak: Optional[float]) -> dict[str, float]:
+        """One optimizer step, timed: throughput (and MFU where the device's peak is known)."""
+        t0 = time.perf_counter()
+        stats = self.trainer.train_step(step_idx)
+        stats["tokens_per_s"] = self.cfg.tokens_per_step / (time.perf_counter() - t0)
+        if peak:
+            stats["mfu"] = stats["tokens_per_s"] * fpt / (peak * self.dist.world_size)
+        return stats
 
-            publisher.update(complete)
-            publisher.close()
+    def final(self, manifest: Manifest) -> dict[str, Any]:
+        last = manifest.latest
+        return {"steps": self.total, "tokens": self.data_plan.tokens_at(self.total),
+                "loss": last.loss if last else None, **(last.evals if last else {})}
+
+    def finish(self) -> None:
         barrier()
-    except BaseException:
-        if publisher is not None:
-            # Commit whatever was fully staged before the failure: published work is never thrown away.
-            with contextlib.suppress(Exception):
-                publisher.close()
-        raise
-    finally:
-        progress.close()
-        shutil.rmtree(tmp_root, ignore_errors=True)
-    seconds = time.time() - t_loop
-    man = publisher.manifest if publisher is not None else (read_manifest(run_store) or Manifest())
-    done = total - start
-    extra = {"loop_seconds": seconds, "checkpoint_seconds": stage_seconds}
-    if publisher is not None:
-        extra.update(publish_blocked_seconds=publisher.blocked_seconds, upload_seconds=publisher.upload_seconds)
-    return RunResult(run_store.uri(), man, total, resumed_from=start or None,
-                     final_loss=man.latest.loss if man.latest else None, seconds=time.time() - t_start,
-                     tokens_per_s=done * cfg.tokens_per_step / seconds if seconds > 0 and done else 0.0,
-                     extra=extra)
+
+    def cleanup(self) -> None:
+        if self.tmp_root is not None:
+            shutil.rmtree(self.tmp_root, ignore_errors=True)
+
+    def result(self, outcome: Outcome) -> RunResult:
+        man = outcome.manifest
+        if outcome.already_complete:
+            assert man.latest is not None
+            return RunResult(outcome.run_uri, man, man.latest.step, already_complete=True, final_loss=man.latest.loss)
+        done, seconds = self.total - self.start, outcome.loop_seconds
+        extra = {"loop_seconds": seconds, "checkpoint_seconds": self.stage_seconds}
+        if outcome.publisher is not None:
+            extra.update(publish_blocked_seconds=outcome.publisher.blocked_seconds,
+                         upload_seconds=outcome.publisher.upload_seconds)
+        return RunResult(outcome.run_uri, man, self.total, resumed_from=self.start or None,
+                         final_loss=man.latest.loss if man.latest else None, seconds=outcome.seconds,
+                         tokens_per_s=done * self.cfg.tokens_per_step / seconds if seconds > 0 and done else 0.0,
+                         extra=extra)
 
 
-def _checkpoint(trainer: Trainer, spec, run_store: ArtifactStore, publisher: Optional[CheckpointPublisher],
+def _checkpoint(trainer: Trainer, spec: PretrainRunSpec, run_store: ArtifactStore, publisher: Optional[CheckpointPublisher],
                 metrics: MetricsSink, hf_tok, tmp_root: Path, step: int, interval_start: int,
                 losses: list[float], prev_digest: str) -> str:
     """Evaluate, snapshot and hand one checkpoint to the publisher; returns the new order digest."""

@@ -11,7 +11,7 @@ model (top-k), each scored by a pluggable reward function `module:function`.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -148,34 +148,9 @@ def make(apply_fn: Callable, tokenizer: Any, reward_fn: RewardFn, *, max_prompt_
                                 rng, tok.eos_id)
 
     def decode(rows: np.ndarray) -> list[str]:
-        return [tok.decode(strip_after_eos(r, tok.eos_id)) for r in np.asarray(rows)]
+        return decode_rows(tok, rows)
 
-    def action_mask(rows: np.ndarray) -> np.ndarray:
-        """1 up to and including the first eos (the eos is an action too)."""
-        rows = np.asarray(rows)
-        is_eos = rows == tok.eos_id
-        before = np.cumsum(is_eos, axis=1) - is_eos  # eos seen strictly before t
-        return (before == 0).astype(np.int32)
-
-    sampler: dict[str, Callable] = {}
-
-    def augment_fn(trainer, batch: dict) -> dict:
-        """Add the current model's samples and their rewards (host side, before the step)."""
-        if mix == 0.0:
-            return batch
-        d = trainer.deployer
-        if "fn" not in sampler:
-            pb = {k: batch[k] for k in ("prompt_ids", "prompt_mask")}
-            sampler["fn"] = jax.jit(sample_fn, in_shardings=(
-                d.replicated, trainer.state_shardings.params, {k: d.data_sharding(2) for k in pb}))
-        pb = d.shard_batch({k: batch[k] for k in ("prompt_ids", "prompt_mask")})
-        rows = np.asarray(_host(sampler["fn"](d.gen_rng(), trainer.state.params, pb)))
-        prompts = [tok.decode([t for t in r if t != tok.bos_id]) for r in np.asarray(batch["prompt_ids"])]
-        out = dict(batch)
-        out["on_ids"] = rows.astype(np.int32)
-        out["on_mask"] = action_mask(rows)
-        out["on_reward"] = rewards(prompts, decode(rows))
-        return out
+    augment_fn = OnPolicySamples(sample_fn, tok, rewards) if mix > 0.0 else _unchanged
 
     def output_fn(batch_preds) -> list[str]:
         return decode(batch_preds)
@@ -191,6 +166,46 @@ def make(apply_fn: Callable, tokenizer: Any, reward_fn: RewardFn, *, max_prompt_
         update_extra=lambda extra, params: {"target": polyak(extra["target"], params, tau)},
         augment_fn=augment_fn,
     )
+
+
+def decode_rows(tok: Any, rows: np.ndarray) -> list[str]:
+    """Generated token rows as text, each cut after its first eos."""
+    return [tok.decode(strip_after_eos(r, tok.eos_id)) for r in np.asarray(rows)]
+
+
+def action_mask(rows: np.ndarray, eos_id: int) -> np.ndarray:
+    """1 up to and including the first eos (the eos is an action too)."""
+    rows = np.asarray(rows)
+    is_eos = rows == eos_id
+    before = np.cumsum(is_eos, axis=1) - is_eos  # eos seen strictly before t
+    return (before == 0).astype(np.int32)
+
+
+def _unchanged(trainer: Any, batch: dict) -> dict:
+    return batch
+
+
+class OnPolicySamples:
+    """augment_fn: add the current model's samples and their rewards (host side, before the step)."""
+
+    def __init__(self, sample_fn: Callable, tok: Any, rewards: Callable[[Sequence[str], Sequence[str]], np.ndarray]):
+        self.sample_fn, self.tok, self.rewards = sample_fn, tok, rewards
+        self.jitted: Optional[Callable] = None
+
+    def __call__(self, trainer: Any, batch: dict) -> dict:
+        d, tok = trainer.deployer, self.tok
+        if self.jitted is None:
+            pb = {k: batch[k] for k in ("prompt_ids", "prompt_mask")}
+            self.jitted = jax.jit(self.sample_fn, in_shardings=(
+                d.replicated, trainer.state_shardings.params, {k: d.data_sharding(2) for k in pb}))
+        pb = d.shard_batch({k: batch[k] for k in ("prompt_ids", "prompt_mask")})
+        rows = np.asarray(_host(self.jitted(d.gen_rng(), trainer.state.params, pb)))
+        prompts = [tok.decode([t for t in r if t != tok.bos_id]) for r in np.asarray(batch["prompt_ids"])]
+        out = dict(batch)
+        out["on_ids"] = rows.astype(np.int32)
+        out["on_mask"] = action_mask(rows, tok.eos_id)
+        out["on_reward"] = self.rewards(prompts, decode_rows(tok, rows))
+        return out
 
 
 def _host(x: Any) -> Any:

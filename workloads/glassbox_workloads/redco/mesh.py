@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from typing import Mapping, Optional, Sequence
+from typing import Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-DEFAULT_COORDINATOR_PORT = 8476
+from glassbox_api.podcontract import JAX_COORDINATOR_PORT, Env
+
+from ..runtime.context import JaxProcess
+
+DEFAULT_COORDINATOR_PORT = JAX_COORDINATOR_PORT
 
 
 def make_mesh(n_model_shards: int, devices: Optional[Sequence] = None):
@@ -48,46 +51,46 @@ class DistributedInit:
                 "process_id": self.process_id}
 
 
-def distributed_init_args(env: Mapping[str, str], num_processes: Optional[int] = None) -> Optional[DistributedInit]:
+def distributed_init_args(env: Union[JaxProcess, Mapping[str, str]],
+                          num_processes: Optional[int] = None) -> Optional[DistributedInit]:
     """jax.distributed arguments for this pod, or None for a single-process run.
 
-    The pod contract (the jobset renderer sets these):
-    - GLASSBOX_NUM_PROCESSES (or the `num_processes` argument, from spec.resources.workers);
+    The pod contract (glassbox_api.podcontract.Env; the jobset renderer sets these), read into a
+    JaxProcess (RunContext.jax) or given as a mapping:
+    - NUM_PROCESSES (or the `num_processes` argument, from spec.resources.workers);
     - JOB_COMPLETION_INDEX: the pod's index in its Indexed Job (set by Kubernetes);
     - JOBSET_NAME and REPLICATED_JOB_NAME (downward API from the jobset.sigs.k8s.io annotations):
       the coordinator is pod 0 of job 0, reachable through the JobSet's headless service as
       `<jobset>-<replicatedjob>-0-0.<jobset>` (JobSet's subdomain defaults to the JobSet name;
-      GLASSBOX_JOBSET_SUBDOMAIN overrides it);
-    - JOB_INDEX and GLASSBOX_PODS_PER_JOB when a replicated job has several Jobs (one per TPU
-      slice): process id = JOB_INDEX * pods_per_job + JOB_COMPLETION_INDEX;
-    - GLASSBOX_COORDINATOR_ADDRESS (host:port) overrides the derived address;
-      GLASSBOX_COORDINATOR_PORT the port (default 8476).
+      JOBSET_SUBDOMAIN overrides it);
+    - JOB_INDEX and PODS_PER_JOB when a replicated job has several Jobs (one per TPU slice):
+      process id = JOB_INDEX * pods_per_job + JOB_COMPLETION_INDEX;
+    - COORDINATOR_ADDRESS (host:port) overrides the derived address; COORDINATOR_PORT the port.
     """
-    n = int(env.get("GLASSBOX_NUM_PROCESSES") or num_processes or 1)
+    p = env if isinstance(env, JaxProcess) else JaxProcess.from_env(env)
+    n = p.num_processes or num_processes or 1
     if n <= 1:
         return None
-    port = int(env.get("GLASSBOX_COORDINATOR_PORT") or DEFAULT_COORDINATOR_PORT)
-    address = env.get("GLASSBOX_COORDINATOR_ADDRESS")
+    address = p.coordinator_address
     if not address:
-        jobset, rjob = env.get("JOBSET_NAME"), env.get("REPLICATED_JOB_NAME")
-        if not jobset or not rjob:
+        if not p.jobset_name or not p.replicated_job_name:
             raise ValueError(
-                f"{n} processes need a coordinator: set JOBSET_NAME and REPLICATED_JOB_NAME "
-                "(the jobset backend does) or GLASSBOX_COORDINATOR_ADDRESS"
+                f"{n} processes need a coordinator: set {Env.JOBSET_NAME} and {Env.REPLICATED_JOB_NAME} "
+                f"(the jobset backend does) or {Env.COORDINATOR_ADDRESS}"
             )
-        subdomain = env.get("GLASSBOX_JOBSET_SUBDOMAIN") or jobset
-        address = f"{jobset}-{rjob}-0-0.{subdomain}:{port}"
-    if "JOB_COMPLETION_INDEX" not in env:
-        raise ValueError("JOB_COMPLETION_INDEX is not set: multi-host runs need an Indexed Job per replicated job")
-    pid = int(env.get("JOB_INDEX") or 0) * int(env.get("GLASSBOX_PODS_PER_JOB") or 1) + int(env["JOB_COMPLETION_INDEX"])
+        subdomain = p.jobset_subdomain or p.jobset_name
+        address = f"{p.jobset_name}-{p.replicated_job_name}-0-0.{subdomain}:{p.coordinator_port}"
+    if p.job_completion_index is None:
+        raise ValueError(f"{Env.JOB_COMPLETION_INDEX} is not set: multi-host runs need an Indexed Job per replicated job")
+    pid = p.job_index * p.pods_per_job + p.job_completion_index
     if not 0 <= pid < n:
         raise ValueError(f"process id {pid} is outside 0..{n - 1}")
     return DistributedInit(address, n, pid)
 
 
-def initialize_distributed(num_processes: Optional[int] = None, env: Optional[Mapping[str, str]] = None) -> bool:
+def initialize_distributed(proc: JaxProcess, num_processes: Optional[int] = None) -> bool:
     """Call jax.distributed.initialize when the pod is one of several; True if it did."""
-    args = distributed_init_args(os.environ if env is None else env, num_processes)
+    args = distributed_init_args(proc, num_processes)
     if args is None:
         return False
     import jax

@@ -1,11 +1,10 @@
 """Training metrics: buffered into append-only JSONL segments for the run record, mirrored to
-Prometheus gauges when prometheus_client is installed (served on GLASSBOX_METRICS_PORT if set)."""
+Prometheus gauges when prometheus_client is installed (served on RunContext.metrics_port if set)."""
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from typing import Any, Optional
 
@@ -15,16 +14,15 @@ _GAUGES: dict[str, Any] = {}
 _SERVER_STARTED = False
 
 
-def _prometheus(kind: str):
+def _prometheus(port: Optional[int]):
     try:
         import prometheus_client as pc
     except ImportError:
         return None
     global _SERVER_STARTED
-    port = os.environ.get("GLASSBOX_METRICS_PORT")
     if port and not _SERVER_STARTED:
         try:
-            pc.start_http_server(int(port))
+            pc.start_http_server(port)
             _SERVER_STARTED = True
         except OSError as exc:
             log.warning("metrics port %s unavailable: %s", port, exc)
@@ -37,10 +35,10 @@ class MetricsSink:
 
     NUMERIC = ("loss", "lr", "grad_norm", "tokens_per_s", "mfu", "step", "tokens")
 
-    def __init__(self, kind: str = "pretrainrun", name: str = "", enabled: bool = True):
+    def __init__(self, kind: str = "pretrainrun", name: str = "", enabled: bool = True, port: Optional[int] = None):
         self.kind, self.name = kind, name
         self._buf: list[dict[str, Any]] = []
-        self._pc = _prometheus(kind) if enabled else None
+        self._pc = _prometheus(port) if enabled else None
         if self._pc is not None:
             for key in self.NUMERIC:
                 if key not in _GAUGES:

@@ -2,39 +2,35 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Generic, Optional, TypeVar
 
 import yaml
 
 from glassbox_api.kinds import kind_info
+from glassbox_api.kinds.base import Block
 from glassbox_api.manifest import run_prefix
+from glassbox_api.podcontract import run_id as contract_run_id
+
+SpecT = TypeVar("SpecT", bound=Block)
 
 
 @dataclass(frozen=True)
-class Resource:
-    """A typed spec plus the identity that names its run directory."""
+class Resource(Generic[SpecT]):
+    """A typed spec plus the identity that names its run directory (Resource[PretrainRunSpec]...)."""
 
     kind: str
     name: str
     namespace: str
     uid: str
-    spec: Any  # the kind's pydantic spec type, e.g. PretrainRunSpec
+    spec: SpecT
     raw_spec: dict[str, Any]  # the spec as applied (camelCase), recorded in run.json
 
     @property
     def run_prefix(self) -> str:
         return run_prefix(self.namespace, self.kind, self.name, self.uid)
-
-
-def _content_uid(kind: str, name: str, namespace: str, spec: dict[str, Any]) -> str:
-    # Without a Kubernetes uid (a bare file run locally) the spec itself names the run, so running
-    # the same file again resumes it instead of starting over.
-    blob = json.dumps({"kind": kind, "name": name, "namespace": namespace, "spec": spec}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def load_resource(path: str | Path, expected_kind: str, *, run_id: Optional[str] = None) -> Resource:
@@ -73,7 +69,9 @@ def load_resource_doc(doc: dict[str, Any], expected_kind: str, *, run_id: Option
     meta = parsed.metadata
     raw = parsed.spec.model_dump(by_alias=True, exclude_none=True, mode="json")
     name, namespace = parsed.name, parsed.namespace
-    uid = run_id or meta.get("uid") or _content_uid(parsed.info.kind, name, namespace, raw)
+    # Without a Kubernetes uid (a file run locally) the spec names the run (podcontract.run_id), so
+    # running the same file again resumes it instead of starting over.
+    uid = contract_run_id(parsed.info.kind, name, namespace, parsed.spec.wire(), run_id or meta.get("uid"))
     return Resource(parsed.info.kind, name, namespace, uid, parsed.spec, raw)
 
 

@@ -1,7 +1,8 @@
 """From a ShardedFinetune spec to the parts of a run: model, tokenizer, data, recipe, shard count.
 
-Shared by the workload (finetune.py) and `glassbox plan` (plan_cli.py), so both agree on shapes and
-on the `modelShards: auto` choice.
+Shared by the workload (finetune/workload.py) and `glassbox plan` (plan_cli.py), so both agree on
+shapes and on the `modelShards: auto` choice. Input that cannot work (a dataset or model that does not
+exist, a model without the tensors the recipe needs) is BadInput, naming the spec field to fix.
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from glassbox_api.kinds.common import DatasetRef
+from glassbox_api.kinds.shardedfinetune import ShardedFinetuneSpec
 from glassbox_api.manifest import read_manifest
-from glassbox_api.store import ArtifactStore, open_store, split_uri
+from glassbox_api.store import ArtifactStore, NotFound, find_runs, open_store, split_uri
 
-from .flax_models import ModelConfig, param_shapes
-from .flax_models.hf import CONFIG, TOKENIZER
-from .recipes.common import ByteTokenizer, HFTokenizer, Recipe, resolve
-from .redco.autoshard import AutoChoice, Pool, choose_model_shards, pool_info
+from ..flax_models import ModelConfig, param_shapes
+from ..flax_models.hf import CONFIG, TOKENIZER
+from ..recipes.common import ByteTokenizer, HFTokenizer, Recipe, resolve
+from ..redco.autoshard import AutoChoice, Pool, choose_model_shards, pool_info
+from ..runtime.errors import BadInput
 
 DECODERS = ("llama", "gpt2")
 
@@ -30,30 +34,32 @@ class ModelSource:
     store: Optional[ArtifactStore]
     prefix: str
     description: str
+    field: str = "spec.model"
+    """The spec field that named it (for messages)."""
 
 
-def resolve_model_source(spec: Any, store: Optional[ArtifactStore], namespace: str = "default") -> ModelSource:
+def resolve_model_source(spec: ShardedFinetuneSpec, store: Optional[ArtifactStore],
+                         namespace: str = "default") -> ModelSource:
     """model.uri -> that directory; model.fromRun -> the checkpoint the source run's manifest lists."""
     m = spec.model
     if m.uri:
-        return ModelSource(open_store(m.uri), "", m.uri)
+        return ModelSource(open_store(m.uri), "", m.uri, "spec.model.uri")
     if m.from_run is not None:
         if store is None:
             raise ValueError("model.fromRun needs the artifact store (--store) to find the source run")
-        base = f"{namespace}/{m.from_run.kind.lower()}"
-        runs = sorted({k.split("/")[2] for k in store.list(base) if k.count("/") >= 3 and k.endswith("manifest.json")
-                       and k.split("/")[2].startswith(m.from_run.name + "-")})
-        runs = [r for r in runs if r.rsplit("-", 1)[0] == m.from_run.name]
+        fr = m.from_run
+        runs = [r for r in find_runs(store, namespace, fr.kind, fr.name) if r.exists("manifest.json")]
         if not runs:
-            raise ValueError(f"no published run of {m.from_run.kind}/{m.from_run.name} under {store.uri(base)}")
+            raise ValueError(f"no published run of {fr.kind}/{fr.name} under {store.uri(f'{namespace}/{fr.kind.lower()}')}")
         if len(runs) > 1:
-            raise ValueError(f"several runs of {m.from_run.kind}/{m.from_run.name}: {runs}; use model.uri")
-        run = store.sub(f"{base}/{runs[0]}")
+            names = sorted(r.uri().rstrip("/").rsplit("/", 1)[-1] for r in runs)
+            raise ValueError(f"several runs of {fr.kind}/{fr.name}: {names}; use model.uri")
+        run = runs[0]
         manifest = read_manifest(run)
         if manifest is None:
             raise ValueError(f"{run.uri()} has no manifest yet")
-        entry = manifest.resolve(m.from_run.checkpoint)
-        return ModelSource(run, entry.path, f"{m.from_run.kind}/{m.from_run.name}@step-{entry.step}")
+        entry = manifest.resolve(fr.checkpoint)
+        return ModelSource(run, entry.path, f"{fr.kind}/{fr.name}@step-{entry.step}", "spec.model.fromRun")
     return ModelSource(None, "", "random initialisation")
 
 
@@ -61,7 +67,7 @@ def _key(prefix: str, name: str) -> str:
     return f"{prefix.strip('/')}/{name}" if prefix.strip("/") else name
 
 
-def load_tokenizer(spec: Any, source: ModelSource):
+def load_tokenizer(spec: ShardedFinetuneSpec, source: ModelSource):
     """data.tokenizer, else the tokenizer.json stored with the model, else the byte tokenizer."""
     if spec.data.tokenizer:
         uri = spec.data.tokenizer
@@ -73,19 +79,26 @@ def load_tokenizer(spec: Any, source: ModelSource):
     return ByteTokenizer()
 
 
-def model_config(spec: Any, source: ModelSource, tokenizer: Any) -> ModelConfig:
+def model_config(spec: ShardedFinetuneSpec, source: ModelSource, tokenizer: Any) -> ModelConfig:
     """The Flax config: the checkpoint's config.json, or spec.model.config for random init."""
     if source.store is not None:
-        return ModelConfig.from_hf(source.store.read_json(_key(source.prefix, CONFIG)))
+        try:
+            return ModelConfig.from_hf(source.store.read_json(_key(source.prefix, CONFIG)))
+        except NotFound as exc:
+            raise BadInput(source.field, f"no {CONFIG} at {source.store.uri(source.prefix)} ({source.description})",
+                           "point it at a model folder in Hugging Face layout (config.json, model.safetensors)") from exc
     arch = spec.model.architecture
     if arch not in ("llama", "gpt2", "bart"):
-        raise ValueError(f"architecture {arch!r} has no Flax model for ShardedFinetune (llama, gpt2 or bart)")
+        raise BadInput("spec.model.architecture", f"{arch!r} has no Flax model for ShardedFinetune",
+                       "use llama, gpt2 or bart")
     c = spec.model.config
     if c is None:
-        raise ValueError("model.config is required to initialise a model at random")
+        raise BadInput("spec.model.config", "is required to initialise a model at random",
+                       "add model.config, or start from weights with model.uri or model.fromRun")
     vocab = c.vocab_size or tokenizer.vocab_size
     if vocab < tokenizer.vocab_size:
-        raise ValueError(f"model.config.vocabSize {vocab} < the tokenizer's {tokenizer.vocab_size}")
+        raise BadInput("spec.model.config.vocabSize", f"{vocab} < the tokenizer's {tokenizer.vocab_size}",
+                       f"use at least {tokenizer.vocab_size}, or leave it out")
     return ModelConfig(architecture=arch, vocab_size=vocab, hidden_size=c.hidden_size,
                        intermediate_size=c.intermediate_size, num_layers=c.num_layers, num_heads=c.num_heads,
                        num_kv_heads=c.num_kv_heads if arch == "llama" else None,
@@ -97,12 +110,20 @@ def model_config(spec: Any, source: ModelSource, tokenizer: Any) -> ModelConfig:
 # ---- data ----------------------------------------------------------------------------------
 
 
-def load_examples(ref: Any, base_dir: Optional[Path] = None) -> list[dict]:
-    """Examples of a DatasetRef: jsonl, a json array, or text files (one example per line)."""
+DATASET_FIX = ("point it at data that exists where the workload runs: a file or folder in its filesystem "
+               "(a mounted volume in a pod), file://PATH or s3://BUCKET/KEY")
+
+
+def load_examples(ref: DatasetRef, base_dir: Optional[Path] = None, field: str = "spec.data.train") -> list[dict]:
+    """Examples of a DatasetRef: jsonl, a json array, or text files (one example per line).
+
+    field names the DatasetRef in the spec, for the BadInput raised when the data is not there."""
     uri = ref.uri
     if "://" in uri and not uri.startswith("file://"):
         st, leaf = split_uri(uri)
         keys = [leaf] if st.exists(leaf) else st.list(leaf)
+        if not keys:
+            raise BadInput(f"{field}.uri", f"dataset {uri} does not exist", DATASET_FIX)
         blobs = [st.get_bytes(k).decode("utf-8") for k in keys]
     else:
         p = Path(uri.removeprefix("file://"))
@@ -110,7 +131,7 @@ def load_examples(ref: Any, base_dir: Optional[Path] = None) -> list[dict]:
             p = base_dir / p
         files = sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p]
         if not files or not files[0].exists():
-            raise FileNotFoundError(f"dataset {uri} not found")
+            raise BadInput(f"{field}.uri", f"dataset {uri} does not exist", DATASET_FIX)
         blobs = [f.read_text() for f in files]
     out: list[dict] = []
     for text in blobs:
@@ -130,7 +151,7 @@ def load_examples(ref: Any, base_dir: Optional[Path] = None) -> list[dict]:
 # ---- recipe --------------------------------------------------------------------------------
 
 
-def build_recipe(spec: Any, model: Any, config: ModelConfig, tokenizer: Any) -> Recipe:
+def build_recipe(spec: ShardedFinetuneSpec, model: Any, config: ModelConfig, tokenizer: Any) -> Recipe:
     """The recipe named in spec.recipe, bound to the model and tokenizer."""
     r = spec.recipe
     d = spec.data
@@ -139,29 +160,32 @@ def build_recipe(spec: Any, model: Any, config: ModelConfig, tokenizer: Any) -> 
                for n in ("collate_fn", "loss_fn", "pred_fn", "output_fn", "eval_metric_fn")}
         return Recipe(**fns)
     if r.name in ("causal-lm", "soft-q") and config.architecture not in DECODERS:
-        raise ValueError(f"recipe {r.name} needs a decoder (llama or gpt2), not {config.architecture}")
-    from .recipes.causal_lm import decoder_apply
+        raise BadInput("spec.recipe.name", f"recipe {r.name} needs a decoder (llama or gpt2), not {config.architecture}",
+                       "start from a decoder model, or use recipe seq2seq for an encoder-decoder")
+    from ..recipes.causal_lm import decoder_apply
 
     if r.name == "causal-lm":
-        from .recipes import causal_lm
+        from ..recipes import causal_lm
 
         return causal_lm.make(decoder_apply(model), tokenizer, max_length=d.max_source_length + d.max_target_length,
                               max_new_tokens=d.max_target_length, max_prompt_length=d.max_source_length)
     if r.name == "seq2seq":
         if config.architecture != "bart":
-            raise ValueError(f"recipe seq2seq needs an encoder-decoder (bart), not {config.architecture}")
-        from .recipes import seq2seq
+            raise BadInput("spec.recipe.name", f"recipe seq2seq needs an encoder-decoder (bart), not {config.architecture}",
+                           "start from a bart model, or use recipe causal-lm for a decoder")
+        from ..recipes import seq2seq
 
         return seq2seq.make(model, tokenizer, d.max_source_length, d.max_target_length, config.start_token_id)
     if r.name == "soft-q":
-        from .recipes import soft_q
+        from ..recipes import soft_q
 
         q = r.soft_q
         return soft_q.make(decoder_apply(model), tokenizer, resolve(q.reward_fn), max_prompt_length=d.max_source_length,
                            max_new_tokens=d.max_target_length, tau=q.tau, mix=q.on_policy_fraction,
                            reward_min=q.reward_range.min, reward_max=q.reward_range.max, top_k=q.top_k,
                            loss_type=q.loss)
-    raise ValueError(f"recipe {r.name} is not part of this workload image yet; use causal-lm, seq2seq, soft-q or custom")
+    raise BadInput("spec.recipe.name", f"recipe {r.name} is not part of this workload image yet",
+                   "use causal-lm, seq2seq, soft-q or custom")
 
 
 # ---- devices and shards --------------------------------------------------------------------
@@ -178,7 +202,7 @@ class Placement:
     reason: str
 
 
-def planned_devices(spec: Any, pool: Pool, local_devices: Optional[int] = None) -> int:
+def planned_devices(spec: ShardedFinetuneSpec, pool: Pool, local_devices: Optional[int] = None) -> int:
     """Devices of the whole run: workers x accelerators per worker (a tpu-v5e-16 slice: 4 hosts x 4)."""
     r = spec.resources
     if pool.name == "cpu":
@@ -190,7 +214,7 @@ def planned_devices(spec: Any, pool: Pool, local_devices: Optional[int] = None) 
     return n
 
 
-def place(spec: Any, shapes: Any, n_devices: int, pool: Pool, optimizer_slots: int = 2) -> Placement:
+def place(spec: ShardedFinetuneSpec, shapes: Any, n_devices: int, pool: Pool, optimizer_slots: int = 2) -> Placement:
     """Resolve sharding.modelShards (an int, or 'auto' from the pool's device memory)."""
     ms = spec.sharding.model_shards
     extra = 1 if spec.recipe.name == "soft-q" else 0  # the target network is one more param copy
@@ -208,7 +232,7 @@ def place(spec: Any, shapes: Any, n_devices: int, pool: Pool, optimizer_slots: i
     return Placement(pool, n_devices, ms, None, why)
 
 
-def shapes_for(spec: Any, store: Optional[ArtifactStore] = None, namespace: str = "default"):
+def shapes_for(spec: ShardedFinetuneSpec, store: Optional[ArtifactStore] = None, namespace: str = "default"):
     """(config, tokenizer, parameter ShapeDtypeStructs, source) without loading any weight."""
     source = resolve_model_source(spec, store, namespace)
     tok = load_tokenizer(spec, source)
