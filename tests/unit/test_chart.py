@@ -16,6 +16,8 @@ from typing import Any, Iterator
 import pytest
 import yaml
 
+from glassbox_operator.config import parse_config
+
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "glassbox"
 RELEASE = "gb"
@@ -405,35 +407,31 @@ def checksum_of(docs: list[dict[str, Any]]) -> str:
     return one(docs, "Deployment")["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
 
 
-def test_default_config_matches_the_test_cluster_pools(default_docs: list[dict[str, Any]]) -> None:
+def test_default_config_is_the_operators_default(default_docs: list[dict[str, Any]]) -> None:
+    """What `helm install` renders into config.yaml is what the operator assumes without one: the
+    pool table of glassbox_operator.config.DEFAULT_NODE_POOLS."""
+    from glassbox_operator.config import DEFAULT_NODE_POOLS, default_config, parse_config
+
     config = config_of(default_docs)
     assert config["kind"] == "OperatorConfig"
-    pools = config["nodePools"]
-    assert set(pools) == {"cpu", "h100", "tpu-v5e-16"}
-    assert pools["cpu"]["resource"] == "none" and pools["cpu"]["nodeSelector"] == {"glassbox.dev/pool": "cpu"}
-    assert pools["h100"] == {
-        "resource": "nvidia.com/gpu", "count": 8,
-        "nodeSelector": {"glassbox.dev/pool": "h100", "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"},
-        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
-    }
-    tpu = pools["tpu-v5e-16"]
-    assert tpu["resource"] == "google.com/tpu" and tpu["count"] == 4
-    assert tpu["nodeSelector"] == {"cloud.google.com/gke-tpu-accelerator": "tpu-v5-lite-podslice",
-                                   "cloud.google.com/gke-tpu-topology": "4x4"}
-    assert tpu["tolerations"] == [{"key": "google.com/tpu", "operator": "Exists", "effect": "NoSchedule"}]
-    assert tpu["tpu"] == {"accelerator": "tpu-v5-lite-podslice", "topology": "4x4", "hosts": 4}
+    assert parse_config(config) == default_config()
+    assert config["nodePools"] == {name: pool.model_dump(by_alias=True, mode="json", exclude_none=True)
+                                   for name, pool in DEFAULT_NODE_POOLS.items()}
     assert set(config["storage"]) == {"endpoint", "bucket", "prefix", "region", "secure", "credentialsSecret"}
     assert set(config["defaults"]) == {"images", "backend", "queueName", "priorityClassName", "podAnnotations", "rayHead"}
     assert set(config["defaults"]["images"]) == {"torch", "jax", "serving"}
     # The chart's rayHead is what the operator assumes when the config leaves it out.
-    from glassbox_operator.config import parse_config
-
     head = parse_config({"defaults": config["defaults"]}).defaults.ray_head
     assert head == parse_config({}).defaults.ray_head and (str(head.cpu), head.memory) == ("2", "8Gi")
 
 
 def test_custom_config(custom_docs: list[dict[str, Any]]) -> None:
+    from glassbox_operator.values import ChartValues
+
     config = config_of(custom_docs)
+    # The chart renders config.yaml from exactly the values' operator sections.
+    custom = ChartValues.model_validate(merged_values(NON_DEFAULT))
+    assert parse_config(config) == custom.operator_config()
     assert set(config["nodePools"]) == {"cpu", "a100", "tpu-v4-8", "tpu-v5e-16"}
     assert config["storage"]["endpoint"] == "minio.minio.svc:9000" and config["storage"]["secure"] is False
     assert config["defaults"]["backend"] == "jobset" and config["defaults"]["queueName"] == "team-queue"
@@ -455,7 +453,7 @@ def test_config_checksum_follows_the_config(helm: str, tmp_path: Path, default_d
 
 # --- the schema -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("args", "names"), [
+BAD_VALUES: list[tuple[list[str], list[str]]] = [
     (["--set", "replicas=-1"], ["/replicas", "minimum"]),
     (["--set-string", "replicas=two"], ["/replicas", "integer"]),
     (["--set", "replica=2"], ["additional properties", "'replica'"]),
@@ -472,7 +470,10 @@ def test_config_checksum_follows_the_config(helm: str, tmp_path: Path, default_d
     (["--set", "defaults.backend=slurm"], ["/defaults/backend"]),
     (["--set", "metrics.port=70000"], ["/metrics/port"]),
     (["--set", "storage.endpoint=https://minio:9000"], ["/storage/endpoint"]),
-])
+]
+
+
+@pytest.mark.parametrize(("args", "names"), BAD_VALUES)
 def test_schema_refuses_bad_values(helm: str, tmp_path: Path, args: list[str], names: list[str]) -> None:
     out = template(helm, tmp_path, None, *args)
     assert out.returncode != 0, f"accepted {args}"
@@ -489,3 +490,164 @@ def test_schema_is_strict_draft07() -> None:
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     assert set(values) <= set(schema["properties"])
     assert schema["properties"]["storage"]["additionalProperties"] is False
+
+
+# --- the schema is generated from the values model -----------------------------------------------
+
+def merged_values(overrides: dict[str, Any]) -> dict[str, Any]:
+    """values.yaml with overrides merged as helm merges them (maps deep, null deletes a key)."""
+    def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+        out = dict(base)
+        for k, v in over.items():
+            if v is None:
+                out.pop(k, None)
+            elif isinstance(v, dict) and isinstance(out.get(k), dict):
+                out[k] = merge(out[k], v)
+            else:
+                out[k] = v
+        return out
+
+    return merge(yaml.safe_load((CHART / "values.yaml").read_text()), overrides)
+
+
+def test_values_schema_is_generated_from_the_values_model(tmp_path: Path) -> None:
+    from glassbox_operator.values import values_schema_text, write_values_schema
+
+    committed = (CHART / "values.schema.json").read_text()
+    assert committed == values_schema_text(), "values.schema.json drifted from glassbox_operator.values: run `glassbox crds`"
+    # --check reports drift without writing; a plain run repairs it.
+    path = tmp_path / "values.schema.json"
+    path.write_text(committed.replace("Bucket for artifacts.", "Bucket."))
+    assert write_values_schema(path, check=True) == 1 and path.read_text() != committed
+    assert write_values_schema(path) == 0 and write_values_schema(path, check=True) == 0
+    assert path.read_text() == committed
+
+
+def test_every_schema_field_is_documented() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    missing = []
+
+    def walk(node: dict[str, Any], path: str) -> None:
+        for name, sub in node.get("properties", {}).items():
+            if not sub.get("description"):
+                missing.append(f"{path}/{name}")
+            walk(sub, f"{path}/{name}")
+        for key in ("items", "additionalProperties"):
+            if isinstance(node.get(key), dict):
+                walk(node[key], f"{path}/*")
+
+    walk(schema, "")
+    assert not missing, f"fields without a docstring: {missing}"
+
+
+def test_values_yaml_is_the_models_defaults() -> None:
+    """Every key and default that values.yaml ships is the values model's (and so the pool table
+    is config.DEFAULT_NODE_POOLS's): the file documents the model, it does not define anything."""
+    from glassbox_operator.values import ChartValues
+
+    shipped = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert shipped == ChartValues().model_dump(by_alias=True, mode="json", exclude_none=True)
+
+
+def _template_value_paths() -> set[str]:
+    """Dotted paths read as .Values.x.y (or $.Values.x.y) in the templates."""
+    import re
+
+    found = set()
+    for tpl in (CHART / "templates").iterdir():
+        found |= set(re.findall(r"\.Values\.([A-Za-z0-9_.]+)", tpl.read_text()))
+    return found
+
+
+def test_every_value_the_templates_read_is_in_the_schema() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    paths = _template_value_paths()
+    assert len(paths) > 40  # the scan works
+    for path in sorted(paths):
+        node = schema
+        for part in path.split("."):
+            assert part in node.get("properties", {}), f".Values.{path}: not in the schema"
+            node = node["properties"][part]
+
+
+# Values as the tests elsewhere install the chart: test_helm_install.py (base_values and its
+# upgrade), test_impersonation.py (--set watchNamespaces, peering.installCRDs=false).
+INSTALLED_WITH: list[dict[str, Any]] = [
+    NON_DEFAULT,
+    {"image": {"registry": "registry.invalid", "repository": "glassbox/operator", "tag": "test"},
+     "nodeSelector": {"glassbox.dev/pool": "cpu"}, "peering": {"name": "gbt-abc123"}, "replicas": 1},
+    {"watchNamespaces": ["watched-1"], "nodePools": {"h100": {"count": 4}}},
+    {"watchNamespaces": ["imp-ns"], "peering": {"installCRDs": False}},
+]
+
+
+@pytest.mark.parametrize("overrides", INSTALLED_WITH, ids=["custom", "helm-install", "upgrade", "impersonation"])
+def test_model_and_schema_accept_the_values_tests_install_with(overrides: dict[str, Any]) -> None:
+    import jsonschema
+
+    from glassbox_operator.values import ChartValues
+
+    values = merged_values(overrides)
+    jsonschema.validate(values, json.loads((CHART / "values.schema.json").read_text()), cls=jsonschema.Draft7Validator)
+    ChartValues.model_validate(values)
+
+
+def _set(values: dict[str, Any], args: list[str]) -> dict[str, Any]:
+    """The --set/--set-string cases of test_schema_refuses_bad_values, applied as helm would."""
+    values = json.loads(json.dumps(values))
+    for flag, assignment in zip(args[::2], args[1::2]):
+        key, raw = assignment.split("=", 1)
+        value: Any = raw if flag == "--set-string" else yaml.safe_load(raw)
+        *parents, last = key.split(".")
+        node = values
+        for part in parents:
+            node = node.setdefault(part, {})
+        if last.endswith("]"):
+            name, index = last[:-1].split("[")
+            node[name] = [value] if int(index) == 0 else node[name]
+        else:
+            node[last] = value
+    return values
+
+
+@pytest.mark.parametrize("args", [args for args, _ in BAD_VALUES], ids=[" ".join(args) for args, _ in BAD_VALUES])
+def test_the_operator_refuses_what_helm_refuses(args: list[str]) -> None:
+    """The schema is the model's: what helm refuses at install, the model refuses too."""
+    from pydantic import ValidationError
+
+    from glassbox_operator.values import ChartValues
+
+    with pytest.raises(ValidationError):
+        ChartValues.model_validate(_set(merged_values({}), args))
+
+
+# --- the node-pool table and the test cluster's fake nodes ---------------------------------------
+
+def test_fake_nodes_provide_the_default_pools() -> None:
+    """hack/cluster/nodes.yaml (the test cluster's KWOK nodes) is checked against the one pool table
+    (config.DEFAULT_NODE_POOLS): every pool has nodes that its selector picks, whose taints its
+    tolerations tolerate, with `count` of its extended resource each, and TPU pools whole slices."""
+    from glassbox_operator.config import DEFAULT_NODE_POOLS
+
+    nodes = [d for d in yaml.safe_load_all((REPO / "hack" / "cluster" / "nodes.yaml").read_text()) if d]
+    by_pool: dict[str, list[dict[str, Any]]] = {}
+    for node in nodes:
+        by_pool.setdefault(node["metadata"]["labels"]["glassbox.dev/pool"], []).append(node)
+    assert set(by_pool) == set(DEFAULT_NODE_POOLS)
+    for name, pool in DEFAULT_NODE_POOLS.items():
+        for node in by_pool[name]:
+            labels, taints = node["metadata"]["labels"], node["spec"].get("taints", [])
+            assert pool.node_selector.items() <= labels.items(), (name, node["metadata"]["name"])
+            for taint in taints:
+                assert any(t.get("key") in (None, "", taint["key"]) and t.get("effect") in (None, "", taint["effect"])
+                           and (t.get("operator") == "Exists" or t.get("value") == taint.get("value"))
+                           for t in pool.tolerations), (name, taint)
+            for field in ("capacity", "allocatable"):
+                extended = {k: v for k, v in node["status"][field].items() if "/" in k}
+                assert extended == ({pool.resource: str(pool.count)} if pool.extended_resource else {}), (name, field)
+        if pool.tpu:
+            assert len(by_pool[name]) % pool.tpu.hosts == 0, f"{name}: not whole slices of {pool.tpu.hosts} hosts"
+            for node in by_pool[name]:
+                labels = node["metadata"]["labels"]
+                assert labels["cloud.google.com/gke-tpu-accelerator"] == pool.tpu.accelerator
+                assert labels["cloud.google.com/gke-tpu-topology"] == pool.tpu.topology
