@@ -11,9 +11,6 @@ ANNOTATION_PREFIX = f"operator.{GROUP}"
 FINALIZER = f"{GROUP}/artifact-cleanup"
 LABEL_PREFIX = GROUP
 
-# The phases a resource moves through (Ready is for services only).
-PHASES = ("Pending", "Running", "Succeeded", "Failed", "Suspended", "Ready")
-
 # Every label/annotation key the operator stamps on children.
 LABEL_KIND = f"{GROUP}/kind"
 LABEL_NAME = f"{GROUP}/name"

@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Optional
 
 from glassbox_api.resource import Resource
 
 from .config import OperatorConfig
+from .kinds import KindHome, home
+from .kinds.base import STAGE_RUN, STAGE_SERVE, STAGE_TRAIN, Plan
+
+__all__ = ["Context", "PLACEHOLDER_UID", "Plan", "STAGE_RUN", "STAGE_SERVE", "STAGE_TRAIN"]
 
 # render placeholders when a resource has not been created yet (`glassbox render`).
 PLACEHOLDER_UID = "00000000-0000-0000-0000-000000000000"
-
-STAGE_TRAIN = "train"
-STAGE_SERVE = "serve"
-STAGE_RUN = "run"
-
-
-@dataclass(frozen=True)
-class Plan:
-    """Which children a pass wants: the attempt, the stage (DialogBot trains, then serves), or none."""
-
-    attempt: int = 0
-    stage: str = STAGE_RUN
-    teardown: bool = False
 
 
 @dataclass(frozen=True)
@@ -35,13 +26,20 @@ class Context:
     plan: Plan = Plan()
     model_uri: Optional[str] = None
     """model.fromRun resolved to a checkpoint URI (None when the spec has no fromRun)."""
-    serve_uri: Optional[str] = None
-    """For DialogBot after training: the checkpoint the service loads."""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
         return self.resource.info.kind
+
+    @property
+    def home(self) -> KindHome:
+        """Everything specific to this resource's kind."""
+        return home(self.kind)
+
+    @property
+    def stage_resources(self) -> Any:
+        """The spec's Resources block of the current stage."""
+        return self.home.resources(self.spec, self.plan.stage)
 
     @property
     def name(self) -> str:

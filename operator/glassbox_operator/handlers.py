@@ -7,23 +7,39 @@ the resourceVersion that write produced and can tell a body older than it (see R
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any, Optional
 
 import kopf
 
+from glassbox_api.conditions import ACTIVE_PHASES
 from glassbox_api.constants import GROUP, VERSION
 from glassbox_api.kinds import KINDS
 
 from . import metrics, observed
 from .reconcile import Reconciler
 
-ACTIVE_PHASES = (None, "Pending", "Running", "Ready", "Suspended")
+WAITING = "not ready yet: "
+"""Prefix of the TemporaryError a waiting pass raises (QuietWaiting finds it by this)."""
 
 
 def _is_active(status: Any, **_: Any) -> bool:
     phase = (status or {}).get("phase")
-    return phase in ACTIVE_PHASES and phase != "Suspended"
+    return phase is None or phase in ACTIVE_PHASES
+
+
+class QuietWaiting(logging.Filter):
+    """Normal waiting (for a source checkpoint, a retry's backoff, a refused child) is not an error.
+    Kopf logs every TemporaryError at ERROR on its per-object logger, which also posts it as an
+    Error event; a pass that waits raises one only to be run again later, so its record is lowered
+    to DEBUG here: no ERROR line in the log, no Error event on the resource."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and f"failed temporarily: {WAITING}" in record.getMessage():
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
 
 
 def retry_delay(requeue_after: Optional[float], retry: int, resync_seconds: float) -> float:
@@ -51,7 +67,7 @@ def run_pass(reconciler: Reconciler, body: Any, *, retry_errors: bool, retry: in
             raise kopf.PermanentError(f"{result.error.reason}: {result.error.message}")
         if retry_errors and (result.waiting or result.requeue_after):
             # Not ready yet: the pass is retried (the timer also keeps it fresh).
-            raise kopf.TemporaryError(result.status.get("message") or "waiting",
+            raise kopf.TemporaryError(WAITING + (result.status.get("message") or "waiting"),
                                       delay=retry_delay(result.requeue_after, retry, resync_seconds))
     finally:
         metrics.RECONCILES.labels(kind=kind, result=result_label).inc()
@@ -62,6 +78,9 @@ def register(registry: kopf.OperatorRegistry, reconciler: Reconciler, resync_sec
     """Register the handlers of every kind on the registry, and the watches of workload pods and
     FailedCreate events they read (observed.py)."""
     observed.register(registry)
+    objects = logging.getLogger("kopf.objects")
+    if not any(isinstance(f, QuietWaiting) for f in objects.filters):
+        objects.addFilter(QuietWaiting())
     for info in KINDS.values():
         res = dict(group=GROUP, version=VERSION, plural=info.plural, registry=registry)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from glassbox_api.constants import LABEL_UID
+from glassbox_api.podcontract import is_permanent
 
 from .render.common import MISSING, ChildState
 
@@ -75,7 +76,8 @@ class LocalRunner:
                 tail = (d / "log").read_text(errors="replace").strip().splitlines()[-1][:500]
             except (OSError, IndexError):
                 pass
-            return ChildState("Failed", "ProcessFailed", f"exit code {code}{': ' + tail if tail else ''}")
+            return ChildState("Failed", "ProcessFailed", f"exit code {code}{': ' + tail if tail else ''}",
+                              permanent=code.isdigit() and is_permanent(int(code)))
         if not (d / "pid").exists():
             return MISSING
         if self._alive(d):

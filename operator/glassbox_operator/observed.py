@@ -32,6 +32,8 @@ class PodInfo:
     name: str
     unscheduled: Optional[tuple[str, str]] = None
     """(reason, message) of a PodScheduled=False condition, else None."""
+    exit_code: Optional[int] = None
+    """The first non-zero exit code of a terminated container (glassbox_api.podcontract.ExitCode)."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,16 @@ def pod_entry(pod: Mapping[str, Any]) -> dict[PodKey, PodInfo]:
         if c.get("type") == "PodScheduled" and c.get("status") == "False":
             problem = (c.get("reason") or "Unschedulable", c.get("message") or "")
             break
-    return {(meta.get("namespace") or "", uid, labels.get(LABEL_ATTEMPT) or ""): PodInfo(meta.get("name") or "", problem)}
+    info = PodInfo(meta.get("name") or "", problem, _exit_code(pod.get("status") or {}))
+    return {(meta.get("namespace") or "", uid, labels.get(LABEL_ATTEMPT) or ""): info}
+
+
+def _exit_code(status: Mapping[str, Any]) -> Optional[int]:
+    for cs in status.get("containerStatuses") or []:
+        code = (((cs or {}).get("state") or {}).get("terminated") or {}).get("exitCode")
+        if isinstance(code, int) and code != 0:
+            return code
+    return None
 
 
 def event_entry(event: Mapping[str, Any]) -> dict[EventKey, FailedCreate]:

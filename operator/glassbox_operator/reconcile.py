@@ -8,13 +8,15 @@ import json
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Callable, Optional
 
 from kubernetes.client.exceptions import ApiException
 
+from glassbox_api.conditions import Reason
 from glassbox_api.manifest import Manifest, read_manifest
+from glassbox_api.podcontract import ExitCode, is_permanent
 from glassbox_api.resource import InvalidResource, Resource, parse_resource
 from glassbox_api.store import ArtifactStore, RetryPolicy, S3Settings, S3Store, StoreError, open_store
 
@@ -25,27 +27,10 @@ from .kube import Kube
 from .localrunner import LocalRunner
 from .observed import MemoryView, Watched
 from .render import serving
-from .render.common import MISSING, RenderError, store_target
-from .status import Event, Observation, compute, iso, plan_of
+from .render.common import MISSING, ChildState, RenderError, store_target
+from .status import Event, Observation, compute, plan_of
 
 log = logging.getLogger("glassbox.reconcile")
-
-STORE = "StoreReadable"
-"""Condition set False (reason ManifestUnreadable) while the run manifest cannot be read."""
-SCHEDULED = "PodsScheduled"
-"""Condition set False (FailedCreate, Unschedulable) while the workload's pods cannot be created or placed."""
-APPLIED = "ChildrenApplied"
-"""Condition set False (reason Forbidden, Invalid, ...) while the apiserver refuses a child."""
-
-
-def _find(conds: Optional[list[dict[str, Any]]], ctype: str) -> Optional[dict[str, Any]]:
-    return next((c for c in conds or [] if c.get("type") == ctype), None)
-
-
-def _set_cond(status: dict[str, Any], cond: dict[str, Any]) -> None:
-    conds = [c for c in status.get("conditions") or [] if c.get("type") != cond["type"]]
-    status["conditions"] = sorted([*conds, cond], key=lambda c: c["type"])
-
 
 MAX_S3_CLIENTS = 16
 """Store clients kept, one per distinct S3 settings (endpoint, credentials, ...)."""
@@ -256,91 +241,83 @@ class Reconciler:
             self._applied.pop(uid, None)
 
     def _reconcile(self, body: dict[str, Any], watched: Watched) -> Result:
-        try:
-            return self._pass(body, watched)
-        except ApiException as exc:
-            # The apiserver refused a read or a write of a child (RBAC, admission, a schema): not
-            # terminal, but visible in status and events instead of only in the operator's log.
-            old = dict(body.get("status") or {})
-            status = dict(old, phase=old.get("phase") or "Pending")
-            gen = (body.get("metadata") or {}).get("generation")
-            if gen is not None:
-                status["observedGeneration"] = gen
-            return self._apply_failed(old, status, [dict(c) for c in old.get("children") or []], exc, self.clock())
-
-    def _pass(self, body: dict[str, Any], watched: Watched) -> Result:
+        """Observe, compute the status (status.compute, the one place it is made), act on the plan."""
         old = dict(body.get("status") or {})
         now = self.clock()
         doc = {k: body[k] for k in ("apiVersion", "kind", "metadata", "spec") if k in body}
         try:
             resource = parse_resource(doc)
         except InvalidResource as exc:
-            return self._refused(body, old, RenderError("InvalidSpec", str(exc)), now)
+            err = RenderError(Reason.INVALID_SPEC, str(exc))
+            out = compute(None, old, Plan(), Observation(error=err, generation=(body.get("metadata") or {}).get("generation")), None, now)
+            return Result(out.status, status_patch(old, out.status), out.events, error=err)
         plan = plan_of(resource, old)
         ctx = Context(resource=resource, config=self.config, plan=plan)
-        obs = Observation()
-        workload_uid: Optional[str] = None
-        children: list[dict[str, Any]] = []
-        manifest = None
-        unreadable: Optional[str] = None
         try:
-            lineage, waiting = (None, None) if plan.teardown else self._resolve(ctx, old)
-            ctx = self._with_models(ctx, lineage)
-            artifacts = R.artifacts(ctx)
-            if not waiting:
-                children = self._children_for(ctx)
-            if old and (store_target(ctx).endpoint or R.backend(ctx) == "local"):
-                # Not on the first pass (no status yet): the run prefix has the resource's uid, and
-                # nothing publishes there before a pass has applied the workload.
-                manifest, unreadable = self._read_manifest(ctx, artifacts["runUri"])
-            state, workload_uid = self._observe(ctx, children) if children else (MISSING, None)
-            obs = Observation(
-                workload=state,
-                artifacts=artifacts, lineage=lineage, waiting=waiting,
-                replicas=serving.replicas(ctx) if plan.stage == STAGE_SERVE else None,
-                selector=serving.selector(ctx) if plan.stage == STAGE_SERVE else None,
-            )
+            obs, manifest, children = self._look(ctx, old, watched)
         except RenderError as exc:
-            obs = Observation(error=exc)
+            obs, manifest, children = Observation(error=exc), None, []
+        except ApiException as exc:
+            return self._refused(resource, old, plan, Observation(), None, exc, now)
         out = compute(resource, old, plan, obs, manifest, now)
         if out.plan != plan and obs.error is None:
             ctx = self._with_models(ctx.with_plan(out.plan), obs.lineage, manifest)
             children = self._children_for(ctx)
-            workload_uid = None  # observed was the previous attempt's child
         old_children = [dict(c) for c in old.get("children") or []]
         if out.apply:
-            self._act(ctx, children, old_children, plan)
+            try:
+                self._act(ctx, children, old_children, plan)
+            except ApiException as exc:
+                return self._refused(resource, old, plan, obs, manifest, exc, now)
             out.status["children"] = [R.ref(c) for c in children]
         elif old_children:
             out.status["children"] = old_children
-        if (_find(out.status.get("conditions"), APPLIED) or {}).get("status") == "False":
-            cond = {"type": APPLIED, "status": "True", "reason": "Applied", "message": "", "lastTransitionTime": iso(now)}
-            if out.status.get("observedGeneration") is not None:
-                cond["observedGeneration"] = out.status["observedGeneration"]
-            _set_cond(out.status, cond)
-        if unreadable or (_find(old.get("conditions"), STORE) or {}).get("status") == "False":
-            # The run manifest could not be read (store down, bad endpoint, corrupt JSON): say so;
-            # the workload runs on, progress is what we knew.
-            cond = {"type": STORE, "status": "False" if unreadable else "True",
-                    "reason": "ManifestUnreadable" if unreadable else "ManifestRead", "message": unreadable or ""}
-            prev = _find(old.get("conditions"), STORE)
-            cond["lastTransitionTime"] = prev["lastTransitionTime"] if prev and prev.get("status") == cond["status"] else iso(now)
-            if out.status.get("observedGeneration") is not None:
-                cond["observedGeneration"] = out.status["observedGeneration"]
-            _set_cond(out.status, cond)
-        active = bool(children) and out.status.get("phase") in ("Pending", "Running", "Ready") and not plan.teardown
-        if active or _find(old.get("conditions"), SCHEDULED):
-            self._scheduling(ctx, children if active else [], workload_uid, watched, old, out.status, out.events, now)
-        if "progress" not in out.status and old.get("progress"):
-            out.status["progress"] = old["progress"]  # the store was unreadable: keep what we knew
         return Result(out.status, status_patch(old, out.status), out.events, out.requeue_after,
                       waiting=obs.waiting is not None, error=obs.error)
 
+    def _refused(self, resource: Resource, old: dict[str, Any], plan: Plan, obs: Observation,
+                 manifest: Optional[Manifest], exc: ApiException, now: datetime) -> Result:
+        """The apiserver refused a read or a write of a child (RBAC, admission, a schema): not
+        terminal, but visible in status and events instead of only in the operator's log."""
+        reason, message = _api_reason(exc), _api_message(exc)
+        log.warning("applying children failed: %s: %s", reason, message)
+        obs = replace(obs, refused=(reason, message))
+        out = compute(resource, old, plan, obs, manifest, now)
+        old_children = [dict(c) for c in old.get("children") or []]
+        if old_children:
+            out.status["children"] = old_children
+        return Result(out.status, status_patch(old, out.status), out.events, requeue_after=out.requeue_after)
+
+    def _look(self, ctx: Context, old: dict[str, Any], watched: Watched
+              ) -> tuple[Observation, Optional[Manifest], list[dict[str, Any]]]:
+        """Everything the pass observes: the model source, the children it wants, the workload's
+        state, the run manifest, and whether the workload's pods can be created and placed."""
+        plan = ctx.plan
+        lineage, waiting = (None, None) if plan.teardown else self._resolve(ctx, old)
+        ctx = self._with_models(ctx, lineage)
+        artifacts = R.artifacts(ctx)
+        children = [] if waiting else self._children_for(ctx)
+        manifest, unreadable = None, None
+        if old and (store_target(ctx).endpoint or R.backend(ctx) == "local"):
+            # Not on the first pass (no status yet): the run prefix has the resource's uid, and
+            # nothing publishes there before a pass has applied the workload.
+            manifest, unreadable = self._read_manifest(ctx, artifacts["runUri"])
+        state, workload_uid = self._observe(ctx, children) if children else (MISSING, None)
+        serve = plan.stage == STAGE_SERVE
+        obs = Observation(
+            workload=_with_exit_codes(state, watched, ctx),
+            artifacts=artifacts, lineage=lineage, waiting=waiting, unreadable=unreadable,
+            replicas=serving.replicas(ctx) if serve else None,
+            selector=serving.selector(ctx) if serve else None,
+            unscheduled=_unscheduled(ctx, children, workload_uid, watched),
+        )
+        return obs, manifest, children
+
     def _with_models(self, ctx: Context, lineage: Optional[dict[str, Any]], manifest: Optional[Manifest] = None) -> Context:
-        """Fill in the model the workload loads: the fromRun checkpoint, or (DialogBot serving after
-        training) its own latest checkpoint."""
+        """Fill in the model the workload loads: the fromRun checkpoint, or (a service that trains
+        before it serves) its own latest checkpoint."""
         uri = lineage.get("uri") if lineage else None
-        if ctx.kind == "DialogBot" and ctx.plan.stage == STAGE_SERVE and ctx.spec.training is not None:
+        if ctx.plan.stage == STAGE_SERVE and ctx.home.serves_own_checkpoint(ctx.spec):
             run_uri = R.artifacts(ctx)["runUri"]
             if manifest is None:
                 manifest = self._manifest(ctx, run_uri)
@@ -376,65 +353,34 @@ class Reconciler:
             else:
                 self.kube.delete(api_version, kind, ctx.namespace, name)
 
-    def _scheduling(self, ctx: Context, children: list[dict[str, Any]], workload_uid: Optional[str], watched: Watched,
-                    old: dict[str, Any], status: dict[str, Any], events: list[Event], now: datetime) -> None:
-        """PodsScheduled=False when the workload's pods cannot be created (the child's FailedCreate
-        events: a missing PriorityClass, quota, admission) or placed (a pod's Unschedulable
-        condition, KServe predictor pods included); True again once they are. Read-only; never
-        blocks a pass; reads the operator's watches (observed.py), not the apiserver."""
-        wl = R.workload(children)
-        problem: Optional[tuple[str, str]] = None
-        if wl is not None and wl["kind"] != "LocalProcess":
-            pods = watched.pods(ctx.namespace, ctx.uid, ctx.plan.attempt)
-            problem = next(((p.unscheduled[0], f"pod {p.name}: {p.unscheduled[1]}") for p in pods if p.unscheduled), None)
-            if not pods and workload_uid and wl["kind"] != serving.KIND:
-                # No pods yet: did the child's controller fail to create them? (An InferenceService's
-                # pods come from a Deployment: no events on it.)
-                failed = watched.failed_creates(ctx.namespace, workload_uid)
-                if failed:
-                    problem = ("FailedCreate", max(failed, key=lambda e: e.when).message)
-        prev = _find(old.get("conditions"), SCHEDULED)
-        if problem is None and not prev:
-            return
-        s = "False" if problem else "True"
-        reason, message = problem or ("Scheduled", "")
-        cond = {"type": SCHEDULED, "status": s, "reason": reason, "message": message[:32768],
-                "lastTransitionTime": prev["lastTransitionTime"] if prev and prev.get("status") == s else iso(now)}
-        if status.get("observedGeneration") is not None:
-            cond["observedGeneration"] = status["observedGeneration"]
-        _set_cond(status, cond)
-        if problem:
-            status["message"] = f"{reason}: {message}"[:4096]
-            if not prev or prev.get("status") != "False" or prev.get("reason") != reason:
-                events.append(Event("Warning", reason, message))
 
-    def _apply_failed(self, old: dict[str, Any], status: dict[str, Any], old_children: list[dict[str, Any]],
-                      exc: ApiException, now: datetime) -> Result:
-        """A child call the apiserver refused: condition ChildrenApplied=False with the HTTP reason
-        (Forbidden, Invalid, ...), a Warning event on the first failure, retried with backoff."""
-        reason = _api_reason(exc)
-        message = _api_message(exc)
-        prev = _find(old.get("conditions"), APPLIED)
-        cond = {"type": APPLIED, "status": "False", "reason": reason, "message": message[:32768],
-                "lastTransitionTime": prev["lastTransitionTime"] if prev and prev.get("status") == "False" else iso(now)}
-        if status.get("observedGeneration") is not None:
-            cond["observedGeneration"] = status["observedGeneration"]
-        status = dict(status, message=message[:4096])
-        if old_children:
-            status["children"] = old_children
-        _set_cond(status, cond)
-        fresh = not prev or prev.get("status") != "False" or prev.get("reason") != reason
-        events = [Event("Warning", "ChildApplyFailed", f"{reason}: {message}")] if fresh else []
-        log.warning("applying children failed: %s: %s", reason, message)
-        return Result(status, status_patch(old, status), events, requeue_after=5.0)
+def _with_exit_codes(state: ChildState, watched: Watched, ctx: Context) -> ChildState:
+    """A failed attempt whose pod exited with a permanent code (glassbox_api.podcontract) is not
+    retried, whatever the backend: the code is read from the pods the operator watches."""
+    if state.state != "Failed" or state.permanent:
+        return state
+    codes = [p.exit_code for p in watched.pods(ctx.namespace, ctx.uid, ctx.plan.attempt) if p.exit_code]
+    permanent = [c for c in codes if is_permanent(c)]
+    if not permanent:
+        return state
+    return replace(state, permanent=True, message=f"{state.message + '; ' if state.message else ''}"
+                   f"the workload exited with code {permanent[0]} ({ExitCode(permanent[0]).name})")
 
-    def _refused(self, body: dict[str, Any], old: dict[str, Any], err: RenderError, now: datetime) -> Result:
-        from .status import iso
 
-        meta = body.get("metadata") or {}
-        cond = {"type": "Failed", "status": "True", "reason": err.reason, "message": err.message[:32768], "lastTransitionTime": iso(now)}
-        if meta.get("generation") is not None:
-            cond["observedGeneration"] = meta["generation"]
-        status = {**old, "phase": "Failed", "message": err.message[:4096], "conditions": [cond]}
-        events = [Event("Warning", err.reason, err.message)] if old.get("phase") != "Failed" else []
-        return Result(status, status_patch(old, status), events, error=err)
+def _unscheduled(ctx: Context, children: list[dict[str, Any]], workload_uid: Optional[str],
+                 watched: Watched) -> Optional[tuple[str, str]]:
+    """(reason, message) when the workload's pods cannot be created (the child's FailedCreate
+    events: a missing PriorityClass, quota, admission) or placed (a pod's Unschedulable condition,
+    KServe predictor pods included). Reads the operator's watches (observed.py), not the apiserver."""
+    wl = R.workload(children)
+    if wl is None or wl["kind"] == "LocalProcess":
+        return None
+    pods = watched.pods(ctx.namespace, ctx.uid, ctx.plan.attempt)
+    problem = next(((p.unscheduled[0], f"pod {p.name}: {p.unscheduled[1]}") for p in pods if p.unscheduled), None)
+    if problem is None and not pods and workload_uid and wl["kind"] != serving.KIND:
+        # No pods yet: did the child's controller fail to create them? (An InferenceService's
+        # pods come from a Deployment: no events on it.)
+        failed = watched.failed_creates(ctx.namespace, workload_uid)
+        if failed:
+            problem = (Reason.FAILED_CREATE.value, max(failed, key=lambda e: e.when).message)
+    return problem

@@ -1,5 +1,9 @@
-"""Status: one pure function of (resource, its last status, what was observed, the run manifest,
-now) -> the new status, the events to post and the plan of children. Nothing else writes status."""
+"""Status: one pure function of (resource, its last status, what the pass observed, the run manifest,
+now) -> the new status (conditions included), the events to post and the plan of children. Nothing
+else writes status; the reconcile pass observes, calls compute, acts, and writes the result once.
+
+Every kind gets the four conditions GitOps tools read without configuration (gitops.py says how
+they follow from the rest); what is specific to a kind comes from its home (kinds/)."""
 
 from __future__ import annotations
 
@@ -7,13 +11,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Optional
 
+from glassbox_api.conditions import ACTIVE_PHASES, TERMINAL_PHASES, Cond, Phase, Reason
 from glassbox_api.manifest import Manifest
 from glassbox_api.resource import Resource
 
-from .context import STAGE_RUN, STAGE_SERVE, STAGE_TRAIN, Plan
+from .gitops import Conditions, gitops_conditions
+from .kinds import home
+from .kinds.base import STAGE_SERVE, STAGE_TRAIN, Plan
 from .render.common import MISSING, ChildState, RenderError
 
-TERMINAL = ("Succeeded", "Failed")
 MAX_BACKOFF = 3600.0
 
 
@@ -38,9 +44,17 @@ class Observation:
     waiting: Optional[str] = None
     """Why the model reference cannot be resolved yet (the source has no such checkpoint)."""
     error: Optional[RenderError] = None
-    """The resource cannot run with this operator configuration (terminal)."""
+    """The resource cannot run with this operator configuration, or its spec is invalid (terminal)."""
+    generation: Optional[int] = None
+    """metadata.generation, for a resource whose spec could not be parsed (resource is None)."""
     replicas: Optional[int] = None
     selector: Optional[str] = None
+    unreadable: Optional[str] = None
+    """Why the run manifest could not be read (store down, bad endpoint, corrupt JSON)."""
+    refused: Optional[tuple[str, str]] = None
+    """(reason, message) of an apiserver refusal of a child read or write (Forbidden, Invalid, ...)."""
+    unscheduled: Optional[tuple[str, str]] = None
+    """(reason, message) when the workload's pods cannot be created (FailedCreate) or placed."""
 
 
 @dataclass
@@ -67,51 +81,13 @@ def parse_time(s: Optional[str]) -> Optional[datetime]:
 
 
 def is_service(resource: Resource) -> bool:
-    return resource.info.is_service
+    return home(resource.info.kind).service
 
 
 def plan_of(resource: Resource, old: dict[str, Any]) -> Plan:
     """The plan the last status implies: the attempt (retries so far) and the stage."""
-    attempt = int(old.get("retries") or 0)
-    if resource.info.kind == "ScorerService":
-        stage = STAGE_SERVE
-    elif resource.info.kind == "DialogBot":
-        trained = any(c.get("type") == "Trained" and c.get("status") == "True" for c in old.get("conditions") or [])
-        stage = STAGE_TRAIN if resource.spec.training is not None and not trained else STAGE_SERVE
-    else:
-        stage = STAGE_RUN
-    return Plan(attempt=attempt, stage=stage, teardown=bool(resource.spec.suspend))
-
-
-class _Conditions:
-    """metav1 conditions keyed by type; lastTransitionTime moves only when status changes."""
-
-    def __init__(self, old: list[dict[str, Any]], now: str, generation: Optional[int]):
-        self.old = {c["type"]: c for c in old if "type" in c}
-        self.new: dict[str, dict[str, Any]] = {}
-        self.now, self.gen = now, generation
-
-    def set(self, ctype: str, status: bool, reason: str, message: str = "") -> None:
-        s = "True" if status else "False"
-        prev = self.old.get(ctype)
-        ltt = prev["lastTransitionTime"] if prev and prev.get("status") == s and prev.get("lastTransitionTime") else self.now
-        c = {"type": ctype, "status": s, "reason": reason, "message": message[:32768], "lastTransitionTime": ltt}
-        if self.gen is not None:
-            c["observedGeneration"] = self.gen
-        self.new[ctype] = c
-
-    def since(self, ctype: str, status: str, reason: str) -> Optional[datetime]:
-        prev = self.old.get(ctype)
-        if prev and prev.get("status") == status and prev.get("reason") == reason:
-            return parse_time(prev.get("lastTransitionTime"))
-        return None
-
-    def get(self, ctype: str) -> Optional[dict[str, Any]]:
-        return self.new.get(ctype) or self.old.get(ctype)
-
-    def listed(self) -> list[dict[str, Any]]:
-        keep = {**{k: v for k, v in self.old.items()}, **self.new}
-        return [keep[k] for k in sorted(keep)]
+    stage = home(resource.info.kind).first_stage(resource, old.get("conditions") or [])
+    return Plan(attempt=int(old.get("retries") or 0), stage=stage, teardown=bool(resource.spec.suspend))
 
 
 def backoff_seconds(resource: Resource, attempt: int) -> float:
@@ -121,183 +97,254 @@ def backoff_seconds(resource: Resource, attempt: int) -> float:
 
 def progress(resource: Resource, manifest: Optional[Manifest], run_uri: Optional[str]) -> Optional[dict[str, Any]]:
     """Kind-specific progress from the run manifest (None when nothing is published)."""
-    kind = resource.info.kind
-    if kind == "KGHarvest":
-        out = {"relationsTotal": len(resource.spec.relations)}
-        if manifest:
-            out.update({k: manifest.final[k] for k in ("relationsDone", "tuples") if k in manifest.final})
-        return out
-    if manifest is None:
-        return None
-    latest = manifest.latest
-    final = manifest.final
-    if kind == "MetricEval":
-        out = {k: final[k] for k in ("examplesScored", "examplesTotal") if k in final}
-        if isinstance(final.get("results"), dict):
-            out["results"] = final["results"]
-        return out or None
-    if kind == "ScorerService":
-        return None
-    out: dict[str, Any] = {}
-    if manifest.total_steps is not None and kind in ("PretrainRun", "ShardedFinetune"):
-        out["totalSteps"] = manifest.total_steps
-    if latest is not None:
-        out["step"] = latest.step
-        if latest.loss is not None:
-            out["loss"] = latest.loss
-        if kind == "PretrainRun":
-            out.update(tokens=latest.tokens, checkpoints=len(manifest.checkpoints))
-        if kind in ("ShardedFinetune", "DialogBot") and latest.evals:
-            out["eval"] = dict(latest.evals)
-        if kind in ("PretrainRun", "ShardedFinetune") and run_uri:
-            out["latestCheckpoint"] = f"{run_uri}/{latest.path}"
-    if kind == "ShardedFinetune" and isinstance(final.get("modelShards"), int):
-        out["modelShards"] = final["modelShards"]
-    return out or None
+    return home(resource.info.kind).progress(resource, manifest, run_uri)
 
 
-def compute(resource: Resource, old: dict[str, Any], plan: Plan, obs: Observation,
+class _Pass:
+    """The status under construction: the carried-over fields, the conditions, the events."""
+
+    def __init__(self, old: dict[str, Any], generation: Optional[int], plan: Plan, now: datetime):
+        self.old, self.now, self.now_s = old, now, iso(now)
+        self.old_phase = old.get("phase")
+        self.conds = Conditions(old.get("conditions") or [], self.now_s, generation)
+        self.st: dict[str, Any] = {"observedGeneration": generation} if generation is not None else {}
+        self.out = Outcome(status=self.st, plan=plan)
+
+    def event(self, etype: str, reason: str, message: str) -> None:
+        self.out.events.append(Event(etype, reason, message))
+
+    def finish(self, phase: Phase, message: str, etype: str = "Normal", reason: Optional[str] = None) -> Outcome:
+        self.st["phase"] = phase.value
+        self.st["message"] = message[:4096]
+        if phase != self.old_phase and reason:
+            self.event(etype, reason, message)
+        return self.out
+
+
+def compute(resource: Optional[Resource], old: dict[str, Any], plan: Plan, obs: Observation,
             manifest: Optional[Manifest], now: datetime) -> Outcome:
-    """The new status and plan. `plan` is plan_of(resource, old); obs was observed for it."""
-    gen = resource.metadata.get("generation")
-    now_s = iso(now)
-    conds = _Conditions(old.get("conditions") or [], now_s, gen)
-    old_phase = old.get("phase")
-    service = is_service(resource)
-    st: dict[str, Any] = {"observedGeneration": gen} if gen is not None else {}
-    for k in ("retries", "startTime", "completionTime", "lineage"):
-        if old.get(k) is not None:
-            st[k] = old[k]
-    st["retries"] = plan.attempt
+    """The new status and plan. `plan` is plan_of(resource, old); obs was observed for it.
+    resource is None only when its spec could not be parsed (obs.error says why)."""
+    gen = resource.metadata.get("generation") if resource is not None else obs.generation
+    p = _Pass(old, gen, plan, now)
+    if resource is None:
+        assert obs.error is not None, "an unparsed resource comes with the reason"
+        out = _invalid(p, obs.error)
+        service = False
+    else:
+        service = is_service(resource)
+        _carry(p, resource, plan, obs, manifest)
+        out = _refused(p, obs.refused) if obs.refused else _decide(p, resource, plan, obs)
+    _store_condition(p, obs.unreadable)
+    _applied_condition(p, obs.refused)
+    active = out.apply and out.plan == plan and out.status.get("phase") in ACTIVE_PHASES
+    _scheduled_condition(p, obs.unscheduled if active and not plan.teardown else None)
+    if "progress" not in p.st and old.get("progress"):
+        p.st["progress"] = old["progress"]  # the store was unreadable: keep what we knew
+    gitops_conditions(p.conds, Phase(p.st["phase"]), batch=not service, stage=out.plan.stage, message=p.st.get("message") or "")
+    p.st["conditions"] = p.conds.listed()
+    return out
+
+
+def _carry(p: _Pass, resource: Resource, plan: Plan, obs: Observation, manifest: Optional[Manifest]) -> None:
+    """What every status of a parsed resource has: retries, times, artifacts, lineage, progress, replicas."""
+    for k in ("startTime", "completionTime", "lineage"):
+        if p.old.get(k) is not None:
+            p.st[k] = p.old[k]
+    p.st["retries"] = plan.attempt
     if obs.artifacts:
-        st["artifacts"] = obs.artifacts
+        p.st["artifacts"] = obs.artifacts
     if obs.lineage:
-        st["lineage"] = obs.lineage
-    run_uri = (obs.artifacts or {}).get("runUri")
-    prog = progress(resource, manifest, run_uri)
+        p.st["lineage"] = obs.lineage
+    prog = progress(resource, manifest, (obs.artifacts or {}).get("runUri"))
     if prog is not None:
-        st["progress"] = prog
-    if service:
-        st["replicas"] = 0 if plan.teardown else (obs.replicas if obs.replicas is not None else old.get("replicas"))
+        p.st["progress"] = prog
+    if is_service(resource):
+        p.st["replicas"] = 0 if plan.teardown else (obs.replicas if obs.replicas is not None else p.old.get("replicas"))
         if obs.selector:
-            st["selector"] = obs.selector
-    out = Outcome(status=st, plan=plan)
-    events = out.events
+            p.st["selector"] = obs.selector
 
-    def finish(phase: str, message: str, etype: str = "Normal", reason: Optional[str] = None) -> Outcome:
-        st["phase"] = phase
-        st["message"] = message[:4096]
-        if phase != old_phase and reason:
-            events.append(Event(etype, reason, message))
-        st["conditions"] = conds.listed()
-        return out
 
+def _invalid(p: _Pass, err: RenderError) -> Outcome:
+    """A spec the API refuses (possible when the CRD in the cluster is older than the operator)."""
+    p.st.update({k: v for k, v in p.old.items() if k not in ("phase", "message", "conditions", "observedGeneration")})
+    p.conds.set(Cond.FAILED, True, err.reason, err.message)
+    p.out.apply = False
+    return p.finish(Phase.FAILED, err.message, "Warning", err.reason)
+
+
+def _refused(p: _Pass, refused: tuple[str, str]) -> Outcome:
+    """The apiserver refused a child: keep what the last status said; retried with backoff."""
+    for k, v in p.old.items():
+        p.st.setdefault(k, v)
+    p.out.apply = False
+    p.out.requeue_after = 5.0
+    phase = Phase(p.old.get("phase") or Phase.PENDING)
+    p.st["phase"], p.st["message"] = phase.value, refused[1][:4096]
+    return p.out
+
+
+def _decide(p: _Pass, resource: Resource, plan: Plan, obs: Observation) -> Outcome:
+    conds = p.conds
     # Refused by this operator's configuration: terminal, nothing created.
     if obs.error is not None:
-        conds.set("Failed", True, obs.error.reason, obs.error.message)
-        conds.set("Progressing", False, obs.error.reason, obs.error.message)
-        out.apply = False
-        st.setdefault("completionTime", now_s)
-        return finish("Failed", obs.error.message, "Warning", obs.error.reason)
-
+        conds.set(Cond.FAILED, True, obs.error.reason, obs.error.message)
+        conds.set(Cond.PROGRESSING, False, obs.error.reason, obs.error.message)
+        p.out.apply = False
+        p.st.setdefault("completionTime", p.now_s)
+        return p.finish(Phase.FAILED, obs.error.message, "Warning", obs.error.reason)
+    service = is_service(resource)
     # A finished batch resource stays finished (like a Job): its children are left alone.
-    if old_phase in TERMINAL and not service:
-        st["conditions"] = conds.listed()
-        st["phase"], st["message"] = old_phase, old.get("message") or ""
-        out.apply = False
-        return out
-
-    conds.set("Suspended", plan.teardown, "Suspended" if plan.teardown else "NotSuspended",
-              "suspended by spec.suspend: children removed, published artifacts kept" if plan.teardown else "")
+    if p.old_phase in TERMINAL_PHASES and not service:
+        p.st["phase"], p.st["message"] = p.old_phase, p.old.get("message") or ""
+        p.out.apply = False
+        return p.out
     if plan.teardown:
-        conds.set("Progressing", False, "Suspended", "")
-        if service:
-            conds.set("Ready", False, "Suspended", "")
-            st["readyReplicas"] = 0
-            st.pop("endpoint", None)
-        return finish("Suspended", "suspended: children removed; set spec.suspend to false to resume", reason="Suspended")
-    if old_phase == "Suspended":
-        events.append(Event("Normal", "Resumed", "resumed from the latest published checkpoint"))
-
+        return _suspended(p, service)
+    conds.set(Cond.SUSPENDED, False, Reason.NOT_SUSPENDED, "")
+    if p.old_phase == Phase.SUSPENDED:
+        p.event("Normal", Reason.RESUMED, "resumed from the latest published checkpoint")
     from_run = getattr(getattr(resource.spec, "model", None), "from_run", None)
     if from_run is not None:
         if obs.waiting:
-            conds.set("ModelResolved", False, "WaitingForCheckpoint", obs.waiting)
-            conds.set("Progressing", True, "WaitingForCheckpoint", obs.waiting)
-            out.apply = False
-            return finish("Pending", obs.waiting, reason="WaitingForCheckpoint")
+            conds.set(Cond.MODEL_RESOLVED, False, Reason.WAITING_FOR_CHECKPOINT, obs.waiting)
+            conds.set(Cond.PROGRESSING, True, Reason.WAITING_FOR_CHECKPOINT, obs.waiting)
+            p.out.apply = False
+            return p.finish(Phase.PENDING, obs.waiting, reason=Reason.WAITING_FOR_CHECKPOINT)
         if obs.lineage:
-            prev = conds.get("ModelResolved")
-            conds.set("ModelResolved", True, "Resolved", f"{obs.lineage.get('source')} -> {obs.lineage.get('uri')}")
-            if not prev or prev.get("status") != "True":
-                events.append(Event("Normal", "ModelResolved", f"resolved {obs.lineage.get('source')} to {obs.lineage.get('uri')}"))
-
-    ws = obs.workload
+            _resolved(p, obs.lineage)
     if plan.stage == STAGE_SERVE:
-        conds.set("Progressing", not ws.ready, "Deploying" if not ws.ready else "Serving", ws.message)
-        conds.set("Failed", False, "NoFailure", "")
-        if ws.endpoint:
-            st["endpoint"] = ws.endpoint
-        st["readyReplicas"] = (st.get("replicas") or 0) if ws.ready else 0
-        if ws.ready:
-            conds.set("Ready", True, "Ready", f"serving at {ws.endpoint}" if ws.endpoint else "serving")
-            return finish("Ready", f"serving at {ws.endpoint}" if ws.endpoint else "serving", reason="Ready")
-        conds.set("Ready", False, ws.reason or "Deploying", ws.message)
-        return finish("Pending", ws.message or "waiting for the service", reason=None)
+        return _serving(p, obs.workload)
+    return _batch(p, resource, plan, obs.workload, service)
 
-    # Batch work (and DialogBot training).
-    conds.set("Failed", False, "NoFailure", "")
-    if resource.info.kind != "DialogBot":
-        conds.set("Succeeded", False, "NotFinished", "")
+
+def _suspended(p: _Pass, service: bool) -> Outcome:
+    p.conds.set(Cond.SUSPENDED, True, Reason.SUSPENDED, "suspended by spec.suspend: children removed, published artifacts kept")
+    p.conds.set(Cond.PROGRESSING, False, Reason.SUSPENDED, "")
+    if service:
+        p.st["readyReplicas"] = 0
+        p.st.pop("endpoint", None)
+    return p.finish(Phase.SUSPENDED, "suspended: children removed; set spec.suspend to false to resume", reason=Reason.SUSPENDED)
+
+
+def _resolved(p: _Pass, lineage: dict[str, Any]) -> None:
+    prev = p.conds.get(Cond.MODEL_RESOLVED)
+    p.conds.set(Cond.MODEL_RESOLVED, True, Reason.RESOLVED, f"{lineage.get('source')} -> {lineage.get('uri')}")
+    if not prev or prev.get("status") != "True":
+        p.event("Normal", Reason.MODEL_RESOLVED, f"resolved {lineage.get('source')} to {lineage.get('uri')}")
+
+
+def _serving(p: _Pass, ws: ChildState) -> Outcome:
+    p.conds.set(Cond.PROGRESSING, not ws.ready, Reason.SERVING if ws.ready else (ws.reason or Reason.DEPLOYING), ws.message)
+    p.conds.set(Cond.FAILED, False, Reason.NO_FAILURE, "")
+    if ws.endpoint:
+        p.st["endpoint"] = ws.endpoint
+    p.st["readyReplicas"] = (p.st.get("replicas") or 0) if ws.ready else 0
+    if ws.ready:
+        message = f"serving at {ws.endpoint}" if ws.endpoint else "serving"
+        return p.finish(Phase.READY, message, reason=Reason.READY)
+    return p.finish(Phase.PENDING, ws.message or "waiting for the service")
+
+
+def _batch(p: _Pass, resource: Resource, plan: Plan, ws: ChildState, service: bool) -> Outcome:
+    """Batch work (and a service's training stage)."""
+    conds = p.conds
+    conds.set(Cond.FAILED, False, Reason.NO_FAILURE, "")
+    if not service:
+        conds.set(Cond.SUCCEEDED, False, Reason.NOT_FINISHED, "")
     if ws.state in ("Missing", "Pending"):
-        reason = "Creating" if ws.state == "Missing" else (ws.reason or "Pending")
-        conds.set("Progressing", True, reason, ws.message)
-        return finish("Pending", ws.message or f"creating attempt {plan.attempt}", reason="Created" if old_phase is None else None)
+        reason = Reason.CREATING if ws.state == "Missing" else (ws.reason or Reason.PENDING)
+        conds.set(Cond.PROGRESSING, True, reason, ws.message)
+        return p.finish(Phase.PENDING, ws.message or f"creating attempt {plan.attempt}",
+                        reason=Reason.CREATED if p.old_phase is None else None)
     if ws.state == "Running":
-        st.setdefault("startTime", now_s)
-        conds.set("Progressing", True, "Running", "")
-        step = (prog or {}).get("step")
-        return finish("Running", f"running (attempt {plan.attempt}{f', step {step}' if step is not None else ''})", reason="Started")
+        p.st.setdefault("startTime", p.now_s)
+        conds.set(Cond.PROGRESSING, True, Reason.RUNNING, "")
+        step = (p.st.get("progress") or {}).get("step")
+        return p.finish(Phase.RUNNING, f"running (attempt {plan.attempt}{f', step {step}' if step is not None else ''})",
+                        reason=Reason.STARTED)
     if ws.state == "Succeeded":
         if plan.stage == STAGE_TRAIN:
-            conds.set("Trained", True, "TrainingSucceeded", "training finished; starting the service")
-            out.plan = Plan(attempt=0, stage=STAGE_SERVE, teardown=False)
-            st["retries"] = 0
-            conds.set("Progressing", True, "Deploying", "")
-            events.append(Event("Normal", "Trained", "training finished; starting the service"))
-            return finish("Pending", "trained; starting the service")
-        conds.set("Succeeded", True, "Completed", "")
-        conds.set("Progressing", False, "Completed", "")
-        st["completionTime"] = ws.finished_at or now_s
-        return finish("Succeeded", "succeeded", reason="Succeeded")
+            conds.set(Cond.TRAINED, True, Reason.TRAINING_SUCCEEDED, "training finished; starting the service")
+            p.out.plan = Plan(attempt=0, stage=STAGE_SERVE, teardown=False)
+            p.st["retries"] = 0
+            conds.set(Cond.PROGRESSING, True, Reason.DEPLOYING, "")
+            p.event("Normal", Reason.TRAINED, "training finished; starting the service")
+            return p.finish(Phase.PENDING, "trained; starting the service")
+        conds.set(Cond.SUCCEEDED, True, Reason.COMPLETED, "")
+        conds.set(Cond.PROGRESSING, False, Reason.COMPLETED, "")
+        p.st["completionTime"] = ws.finished_at or p.now_s
+        return p.finish(Phase.SUCCEEDED, "succeeded", reason=Reason.SUCCEEDED)
+    return _failed_attempt(p, resource, plan, ws)
 
-    # Failed attempt: retry with exponential backoff, resuming from the latest checkpoint.
+
+def _failed_attempt(p: _Pass, resource: Resource, plan: Plan, ws: ChildState) -> Outcome:
+    """Retry with exponential backoff, resuming from the latest checkpoint; a permanent failure (the
+    workload said retrying cannot help) or the last retry fails the resource at once."""
+    conds = p.conds
     detail = f"attempt {plan.attempt} failed: {ws.reason}{': ' + ws.message if ws.message else ''}"
     limit = resource.spec.failure_policy.max_retries
-    if plan.attempt >= limit:
-        reason = "RetriesExhausted" if limit else "WorkloadFailed"
-        msg = f"{detail} ({plan.attempt} of {limit} retries used)"
-        conds.set("Failed", True, reason, msg)
-        conds.set("Progressing", False, reason, msg)
-        st["completionTime"] = ws.finished_at or now_s
-        return finish("Failed", msg, "Warning", reason)
+    if ws.permanent or plan.attempt >= limit:
+        if ws.permanent:
+            reason, msg = Reason.PERMANENT_FAILURE, f"{detail} (a permanent failure: not retried)"
+        else:
+            reason = Reason.RETRIES_EXHAUSTED if limit else Reason.WORKLOAD_FAILED
+            msg = f"{detail} ({plan.attempt} of {limit} retries used)"
+        conds.set(Cond.FAILED, True, reason, msg)
+        conds.set(Cond.PROGRESSING, False, reason, msg)
+        p.st["completionTime"] = ws.finished_at or p.now_s
+        return p.finish(Phase.FAILED, msg, "Warning", reason)
     delay = backoff_seconds(resource, plan.attempt)
-    failed_at = parse_time(ws.finished_at) or conds.since("Progressing", "False", "BackingOff") or now
+    failed_at = parse_time(ws.finished_at) or conds.since(Cond.PROGRESSING, "False", Reason.BACKING_OFF) or p.now
     due = failed_at + timedelta(seconds=delay)
-    if now < due:
-        conds.set("Progressing", False, "BackingOff", f"{detail}; retrying at {iso(due)}")
-        prev = conds.old.get("Progressing")
-        if not prev or prev.get("reason") != "BackingOff":
-            events.append(Event("Warning", "AttemptFailed", f"{detail}; retrying in {int(delay)}s"))
-        out.requeue_after = max((due - now).total_seconds(), 0.1)
-        out.apply = False
+    if p.now < due:
+        conds.set(Cond.PROGRESSING, False, Reason.BACKING_OFF, f"{detail}; retrying at {iso(due)}")
+        prev = conds.old.get(Cond.PROGRESSING)
+        if not prev or prev.get("reason") != Reason.BACKING_OFF:
+            p.event("Warning", Reason.ATTEMPT_FAILED, f"{detail}; retrying in {int(delay)}s")
+        p.out.requeue_after = max((due - p.now).total_seconds(), 0.1)
+        p.out.apply = False
         # Nothing runs while backing off: Pending (not the failed attempt's Running) until the retry.
-        return finish("Pending", f"{detail}; retry {plan.attempt + 1} of {limit} at {iso(due)}")
+        return p.finish(Phase.PENDING, f"{detail}; retry {plan.attempt + 1} of {limit} at {iso(due)}")
     nxt = plan.attempt + 1
-    out.plan = Plan(attempt=nxt, stage=plan.stage, teardown=False)
-    st["retries"] = nxt
-    resume = (prog or {}).get("step")
-    conds.set("Progressing", True, "Retrying", f"{detail}; attempt {nxt}")
-    events.append(Event("Warning", "Retrying", f"{detail}; starting attempt {nxt} of {limit + 1}"
-                        + (f", resuming from step {resume}" if resume is not None else "")))
-    return finish("Pending", f"retrying: attempt {nxt} of {limit + 1}")
+    p.out.plan = Plan(attempt=nxt, stage=plan.stage, teardown=False)
+    p.st["retries"] = nxt
+    resume = (p.st.get("progress") or {}).get("step")
+    conds.set(Cond.PROGRESSING, True, Reason.RETRYING, f"{detail}; attempt {nxt}")
+    p.event("Warning", Reason.RETRYING, f"{detail}; starting attempt {nxt} of {limit + 1}"
+            + (f", resuming from step {resume}" if resume is not None else ""))
+    return p.finish(Phase.PENDING, f"retrying: attempt {nxt} of {limit + 1}")
+
+
+# ---- conditions about the pass itself ----------------------------------------------------------
+def _store_condition(p: _Pass, unreadable: Optional[str]) -> None:
+    """StoreReadable=False while the manifest cannot be read; True again once it can (only after a
+    failure: a store that never failed has no such condition)."""
+    if unreadable or (p.conds.old.get(Cond.STORE_READABLE) or {}).get("status") == "False":
+        p.conds.set(Cond.STORE_READABLE, not unreadable,
+                    Reason.MANIFEST_UNREADABLE if unreadable else Reason.MANIFEST_READ, unreadable or "")
+
+
+def _applied_condition(p: _Pass, refused: Optional[tuple[str, str]]) -> None:
+    """ChildrenApplied=False with the apiserver's reason (a Warning event on the first refusal)."""
+    prev = p.conds.old.get(Cond.CHILDREN_APPLIED)
+    if refused:
+        reason, message = refused
+        p.conds.set(Cond.CHILDREN_APPLIED, False, reason, message)
+        if not prev or prev.get("status") != "False" or prev.get("reason") != reason:
+            p.event("Warning", Reason.CHILD_APPLY_FAILED, f"{reason}: {message}")
+    elif prev and prev.get("status") == "False":
+        p.conds.set(Cond.CHILDREN_APPLIED, True, Reason.APPLIED, "")
+
+
+def _scheduled_condition(p: _Pass, problem: Optional[tuple[str, str]]) -> None:
+    """PodsScheduled=False while the pods cannot be created or placed; True again once they are."""
+    prev = p.conds.old.get(Cond.PODS_SCHEDULED)
+    if problem is None and not prev:
+        return
+    reason, message = problem or (Reason.SCHEDULED, "")
+    p.conds.set(Cond.PODS_SCHEDULED, problem is None, reason, message)
+    if problem:
+        p.st["message"] = f"{reason}: {message}"[:4096]
+        if not prev or prev.get("status") != "False" or prev.get("reason") != reason:
+            p.event("Warning", reason, message)

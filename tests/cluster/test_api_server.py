@@ -121,13 +121,16 @@ def test_printer_columns_show_status(api):
     status = {
         "status": {
             "phase": "Running",
-            "progress": {"step": 120, "tokens": 983040, "loss": 2.75, "latestCheckpoint": "s3://runs/x/checkpoints/120/"},
+            "progress": {"step": 120, "totalSteps": 160, "done": "120/160", "tokens": 983040, "loss": 2.7513,
+                         "perplexity": 15.66, "checkpoint": "step-120", "latestCheckpoint": "s3://runs/x/checkpoints/120/"},
         }
     }
     api.kubectl("patch", "pretrainrun", name, "-n", NS, "--subresource=status", "--type=merge", "-p", json.dumps(status))
     table = api.kubectl("get", "ptr", name, "-n", NS).stdout.splitlines()
-    assert table[0].split() == ["NAME", "PHASE", "STEP", "TOKENS", "LOSS", "CHECKPOINT", "AGE"]
-    assert table[1].split()[:6] == [name, "Running", "120", "983040", "2.75", "s3://runs/x/checkpoints/120/"]
+    assert table[0].split() == ["NAME", "PHASE", "PROGRESS", "LOSS", "PPL", "CHECKPOINT", "AGE"]
+    assert table[1].split()[:6] == [name, "Running", "120/160", "2.7513", "15.66", "step-120"]
+    wide = api.kubectl("get", "ptr", name, "-n", NS, "-o", "wide").stdout.splitlines()
+    assert wide[0].split()[7:9] == ["TOKENS", "CHECKPOINT-URI"] and "s3://runs/x/checkpoints/120/" in wide[1]
 
 
 def test_status_is_validated_too(api):

@@ -87,7 +87,10 @@ def test_names_columns_and_subresources(info):
     assert ("scale" in version["subresources"]) == info.is_service
     columns = [c["name"] for c in version["additionalPrinterColumns"]]
     assert columns[0] == "Phase" and "Age" in columns
-    assert any(c in columns for c in ("Checkpoint", "Endpoint", "Tuples", "Scored"))
+    assert any(c in columns for c in ("Checkpoint", "Endpoint", "Progress"))
+    if not info.is_service:  # batch kinds show progress as done/total, e.g. 78/104
+        prog = next(c for c in version["additionalPrinterColumns"] if c["name"] == "Progress")
+        assert prog["jsonPath"] == ".status.progress.done" and prog.get("priority", 0) == 0
 
 
 def test_short_names_are_the_documented_ones():

@@ -52,6 +52,9 @@ class KindInfo:
 
 _PHASE = Column("Phase", ".status.phase", description="Pending, Running, Succeeded, Failed, Suspended or Ready")
 _AGE = Column("Age", ".metadata.creationTimestamp", "date")
+_PROGRESS_STEPS = Column("Progress", ".status.progress.done", description="Optimizer steps done of those planned")
+_CHECKPOINT = Column("Checkpoint", ".status.progress.checkpoint", description="Latest published checkpoint (short name)")
+_CHECKPOINT_URI = Column("Checkpoint-URI", ".status.progress.latestCheckpoint", priority=1, description="URI of the latest published checkpoint")
 _MESSAGE = Column("Message", ".status.message", priority=1, description="What is happening now")
 
 KINDS: dict[str, KindInfo] = {
@@ -62,11 +65,13 @@ KINDS: dict[str, KindInfo] = {
             "Pretrains a language model and publishes every checkpoint with the exact data that made it (LLM360).",
             (
                 _PHASE,
-                Column("Step", ".status.progress.step", "integer"),
-                Column("Tokens", ".status.progress.tokens", "integer"),
-                Column("Loss", ".status.progress.loss", "number"),
-                Column("Checkpoint", ".status.progress.latestCheckpoint", description="Latest published checkpoint"),
+                _PROGRESS_STEPS,
+                Column("Loss", ".status.progress.loss", "number", description="Training loss at the latest checkpoint"),
+                Column("PPL", ".status.progress.perplexity", "number", description="Held-out perplexity at the latest checkpoint"),
+                _CHECKPOINT,
                 _AGE,
+                Column("Tokens", ".status.progress.tokens", "integer", priority=1),
+                _CHECKPOINT_URI,
                 _MESSAGE,
             ),
         ),
@@ -75,11 +80,12 @@ KINDS: dict[str, KindInfo] = {
             "Finetunes a model in JAX with automatic tensor parallelism and a three-function recipe (Redco).",
             (
                 _PHASE,
-                Column("Step", ".status.progress.step", "integer"),
-                Column("Loss", ".status.progress.loss", "number"),
+                _PROGRESS_STEPS,
+                Column("Loss", ".status.progress.loss", "number", description="Training loss at the latest checkpoint"),
                 Column("Shards", ".status.progress.modelShards", "integer", description="Model-parallel shards"),
-                Column("Checkpoint", ".status.progress.latestCheckpoint"),
+                _CHECKPOINT,
                 _AGE,
+                _CHECKPOINT_URI,
                 _MESSAGE,
             ),
         ),
@@ -102,8 +108,7 @@ KINDS: dict[str, KindInfo] = {
             "Harvests a knowledge graph for given relations from a masked language model (BertNet).",
             (
                 _PHASE,
-                Column("Done", ".status.progress.relationsDone", "integer"),
-                Column("Relations", ".status.progress.relationsTotal", "integer"),
+                Column("Progress", ".status.progress.done", description="Relations done of those requested"),
                 Column("Tuples", ".status.progress.tuples", "integer"),
                 _AGE,
                 _MESSAGE,
@@ -114,8 +119,7 @@ KINDS: dict[str, KindInfo] = {
             "Scores generated text with interpretable alignment metrics (CTC) and standard generation metrics.",
             (
                 _PHASE,
-                Column("Scored", ".status.progress.examplesScored", "integer"),
-                Column("Total", ".status.progress.examplesTotal", "integer"),
+                Column("Progress", ".status.progress.done", description="Examples scored of those in the data"),
                 _AGE,
                 _MESSAGE,
             ),

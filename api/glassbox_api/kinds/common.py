@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import Field
 
+from ..conditions import Phase as PhaseEnum
 from .base import Block, Rule, set_fields
 
 # Kubernetes names and quantities, as the apiserver spells them.
@@ -261,7 +262,8 @@ class Lineage(Block):
     """The step of the resolved checkpoint."""
 
 
-Phase = Literal["Pending", "Running", "Succeeded", "Failed", "Suspended", "Ready"]
+# The CRD enum of status.phase, from the one Phase enum.
+Phase = Literal[tuple(p.value for p in PhaseEnum)]  # type: ignore[valid-type]
 
 
 class BaseStatus(Block):

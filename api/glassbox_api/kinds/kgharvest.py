@@ -120,6 +120,8 @@ class HarvestProgress(Block):
     """Relations requested."""
     tuples: Optional[Annotated[int, Field(ge=0)]] = None
     """Tuples harvested so far."""
+    done: Optional[Annotated[str, Field(max_length=64)]] = None
+    """Progress as a person reads it: `{relationsDone}/{relationsTotal}` (relations)."""
 
 
 class KGHarvestStatus(BaseStatus):

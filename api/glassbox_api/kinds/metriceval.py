@@ -120,6 +120,8 @@ class EvalProgress(Block):
     """Examples scored so far."""
     examples_total: Optional[Annotated[int, Field(ge=0)]] = None
     """Examples in the data."""
+    done: Optional[Annotated[str, Field(max_length=64)]] = None
+    """Progress as a person reads it: `{examplesScored}/{examplesTotal}` (examples scored)."""
     results: Annotated[dict[str, float], Field(max_length=64)] = {}
     """Corpus-level score of each metric."""
 

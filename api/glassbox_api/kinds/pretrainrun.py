@@ -236,6 +236,12 @@ class PretrainProgress(Block):
     """Checkpoints published."""
     latest_checkpoint: Optional[Uri] = None
     """URI of the latest published checkpoint."""
+    done: Optional[Annotated[str, Field(max_length=64)]] = None
+    """Progress as a person reads it: `{step}/{totalSteps}` (optimizer steps)."""
+    checkpoint: Optional[Annotated[str, Field(max_length=64)]] = None
+    """The latest checkpoint's short name (`step-78`); its URI is latestCheckpoint."""
+    perplexity: Optional[float] = None
+    """Held-out perplexity at the latest checkpoint."""
 
 
 class PretrainRunStatus(BaseStatus):

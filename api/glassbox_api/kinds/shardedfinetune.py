@@ -176,6 +176,10 @@ class FinetuneProgress(Block):
     """Latest evaluation metrics."""
     latest_checkpoint: Optional[Uri] = None
     """URI of the latest published checkpoint."""
+    done: Optional[Annotated[str, Field(max_length=64)]] = None
+    """Progress as a person reads it: `{step}/{totalSteps}` (optimizer steps)."""
+    checkpoint: Optional[Annotated[str, Field(max_length=64)]] = None
+    """The latest checkpoint's short name (`step-78`); its URI is latestCheckpoint."""
 
 
 class ShardedFinetuneStatus(BaseStatus):

@@ -8,36 +8,16 @@ from dataclasses import dataclass
 from typing import Any, Optional
 from urllib.parse import urlsplit
 
+from glassbox_api.conditions import Reason
 from glassbox_api.constants import API_VERSION, LABEL_ATTEMPT, LABEL_KIND, LABEL_NAME, LABEL_UID
 from glassbox_api.manifest import MANIFEST_JSON, run_prefix
+from glassbox_api.podcontract import SPEC_FILE, SPEC_KEY, SPEC_MOUNT, Env, argv
 
-from ..context import STAGE_SERVE, STAGE_TRAIN, Context
+from ..context import STAGE_SERVE, Context
 from ..naming import child_name, label_value
 
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "glassbox", "app.kubernetes.io/part-of": "glassbox"}
-SPEC_MOUNT = "/etc/glassbox/spec"
-SPEC_FILE = f"{SPEC_MOUNT}/resource.yaml"
-SPEC_KEY = "resource.yaml"
-
-# The image family of each kind (chart values defaults.images).
-FAMILY = {
-    "PretrainRun": "torch",
-    "ShardedFinetune": "jax",
-    "KGHarvest": "torch",
-    "MetricEval": "torch",
-    "DialogBot": "torch",
-    "ScorerService": "serving",
-}
-# Backends each batch kind supports (the CRDs refuse the rest; this is the operator's own guard).
-BACKENDS = {
-    "PretrainRun": ("ray", "jobset", "job", "local"),
-    "ShardedFinetune": ("jobset", "job", "local"),
-    "KGHarvest": ("jobset", "job", "local"),
-    "MetricEval": ("job", "local"),
-    "DialogBot": ("ray", "jobset", "job", "local"),
-}
-
 
 class RenderError(ValueError):
     """The resource cannot be rendered with this operator configuration: terminal, with a reason."""
@@ -90,10 +70,7 @@ def metadata(ctx: Context, name: str, component: str, annotations: Optional[dict
 def workload_name(ctx: Context) -> str:
     """The workload child of this attempt: `<name>-a<attempt>` (`<name>-train-a<attempt>` when training
     before serving). Each retry gets a fresh name, so a failed attempt never blocks the next."""
-    suffix = f"a{ctx.plan.attempt}"
-    if ctx.kind == "DialogBot":
-        suffix = f"train-{suffix}"
-    return child_name(ctx.name, suffix)
+    return child_name(ctx.name, f"{ctx.home.workload_prefix(ctx.plan.stage)}a{ctx.plan.attempt}")
 
 
 def spec_configmap_name(ctx: Context) -> str:
@@ -103,24 +80,20 @@ def spec_configmap_name(ctx: Context) -> str:
 # ---- what the workload runs -------------------------------------------------------------------
 def workload_resources(ctx: Context) -> Any:
     """The spec's Resources block of the current stage."""
-    spec = ctx.spec
-    if ctx.kind == "DialogBot":
-        if ctx.plan.stage == STAGE_TRAIN:
-            return spec.training.resources
-        return spec.serving.resources
-    return spec.resources
+    return ctx.stage_resources
 
 
 def backend(ctx: Context) -> str:
     """The backend of the current stage; the operator default applies when the spec leaves it out."""
     res = workload_resources(ctx)
-    if ctx.kind == "ScorerService" or (ctx.kind == "DialogBot" and ctx.plan.stage == STAGE_SERVE):
+    if ctx.plan.stage == STAGE_SERVE:
         return "local" if res.backend == "local" else "serving"
+    allowed = ctx.home.backends
     chosen = res.backend if "backend" in res.model_fields_set else ctx.config.defaults.backend
-    if chosen not in BACKENDS[ctx.kind]:
+    if chosen not in allowed:
         chosen = res.backend
-    if chosen not in BACKENDS[ctx.kind]:
-        raise RenderError("UnsupportedBackend", f"{ctx.kind} cannot run on backend {chosen}; use one of {', '.join(BACKENDS[ctx.kind])}")
+    if chosen not in allowed:
+        raise RenderError(Reason.UNSUPPORTED_BACKEND, f"{ctx.kind} cannot run on backend {chosen}; use one of {', '.join(allowed)}")
     return chosen
 
 
@@ -131,7 +104,7 @@ def image(ctx: Context) -> str:
     images = ctx.config.defaults.images
     if backend(ctx) == "serving":
         return images.serving
-    return getattr(images, FAMILY[ctx.kind])
+    return getattr(images, ctx.home.family)
 
 
 def queue_name(ctx: Context) -> Optional[str]:
@@ -195,7 +168,7 @@ def store_target(ctx: Context) -> StoreTarget:
             root = ctx.config.local_store or "glassbox-runs"
             return StoreTarget(uri=root, secret=None)
         raise RenderError(
-            "NoArtifactStore",
+            Reason.NO_ARTIFACT_STORE,
             "no artifact store: set spec.storage.endpoint or the operator's storage.endpoint (chart values)",
         )
     uri = f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
@@ -216,17 +189,17 @@ def store_env(ctx: Context) -> list[dict[str, Any]]:
     """Environment of every workload container: the store and the run id; credentials by reference."""
     t = store_target(ctx)
     env: list[dict[str, Any]] = [
-        {"name": "GLASSBOX_STORE", "value": t.uri},
-        {"name": "GLASSBOX_RUN_ID", "value": ctx.uid},
+        {"name": Env.STORE, "value": t.uri},
+        {"name": Env.RUN_ID, "value": ctx.uid},
     ]
     if t.endpoint:
         env += [
-            {"name": "GLASSBOX_S3_ENDPOINT", "value": t.endpoint},
-            {"name": "GLASSBOX_S3_SECURE", "value": "true" if t.secure else "false"},
-            {"name": "GLASSBOX_S3_REGION", "value": t.region},
+            {"name": Env.S3_ENDPOINT, "value": t.endpoint},
+            {"name": Env.S3_SECURE, "value": "true" if t.secure else "false"},
+            {"name": Env.S3_REGION, "value": t.region},
         ]
     if t.secret:
-        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        for key in (Env.AWS_ACCESS_KEY_ID, Env.AWS_SECRET_ACCESS_KEY):
             env.append({"name": key, "valueFrom": {"secretKeyRef": {"name": t.secret, "key": key}}})
     return env
 
@@ -264,14 +237,14 @@ def placement(ctx: Context, accelerator: Optional[str] = None, *, use_accelerato
     pool = ctx.config.pool(pool_name)
     if pool is None:
         known = ", ".join(ctx.config.pool_names) or "none"
-        raise RenderError("UnknownNodePool", f"accelerator {pool_name!r} is not a configured node pool (configured: {known})")
+        raise RenderError(Reason.UNKNOWN_NODE_POOL, f"accelerator {pool_name!r} is not a configured node pool (configured: {known})")
     limits = {"memory": requests["memory"]}
     chips = 0
     ext = pool.extended_resource
     if ext:
         chips = getattr(res, "accelerators_per_worker", None) or pool.count
         if pool.count and chips > pool.count:
-            raise RenderError("TooManyAccelerators", f"acceleratorsPerWorker {chips} exceeds the {pool.count} of a {pool_name} node")
+            raise RenderError(Reason.TOO_MANY_ACCELERATORS, f"acceleratorsPerWorker {chips} exceeds the {pool.count} of a {pool_name} node")
         limits[ext] = str(chips)
         requests[ext] = str(chips)
     return Placement(
@@ -281,7 +254,7 @@ def placement(ctx: Context, accelerator: Optional[str] = None, *, use_accelerato
 
 
 def workload_command(ctx: Context) -> list[str]:
-    return ["python", "-m", "glassbox_workloads", ctx.kind.lower(), "--spec", SPEC_FILE]
+    return argv(ctx.kind, SPEC_FILE)
 
 
 def container(ctx: Context, name: str, place: Placement, *, command: Optional[list[str]] = None,
@@ -342,6 +315,8 @@ class ChildState:
     ready: bool = False
     """Services: ready to serve."""
     endpoint: Optional[str] = None
+    permanent: bool = False
+    """Failed: the workload said retrying cannot help (a permanent exit code: bad input, invalid spec)."""
 
 
 MISSING = ChildState()

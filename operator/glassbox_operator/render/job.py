@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from glassbox_api.conditions import Reason
+from glassbox_api.podcontract import PERMANENT_EXIT_CODES
+
 from ..context import Context
 from .common import (
     MISSING, ChildState, RenderError, condition, container, is_true, metadata, placement, pod_spec,
@@ -16,17 +19,25 @@ API_VERSION, KIND = "batch/v1", "Job"
 
 def render(ctx: Context) -> list[dict[str, Any]]:
     if workers(ctx) != 1:
-        raise RenderError("UnsupportedTopology", "backend job runs a single node: set workers to 1 or use ray or jobset")
+        raise RenderError(Reason.UNSUPPORTED_TOPOLOGY, "backend job runs a single node: set workers to 1 or use ray or jobset")
     place = placement(ctx)
     if place.tpu_hosts > 1:
-        raise RenderError("UnsupportedTopology", f"a TPU slice of {place.tpu_hosts} hosts needs backend jobset")
+        raise RenderError(Reason.UNSUPPORTED_TOPOLOGY, f"a TPU slice of {place.tpu_hosts} hosts needs backend jobset")
     spec = pod_spec(ctx, [container(ctx, "workload", place)], place)
     return [{
         "apiVersion": API_VERSION,
         "kind": KIND,
         "metadata": metadata(ctx, workload_name(ctx), "workload"),
-        "spec": {"backoffLimit": 0, "template": pod_template(ctx, "workload", spec)},
+        "spec": {"backoffLimit": 0, "podFailurePolicy": pod_failure_policy("workload"),
+                 "template": pod_template(ctx, "workload", spec)},
     }]
+
+
+def pod_failure_policy(container_name: str) -> dict[str, Any]:
+    """Fail the Job at once, with reason PodFailurePolicy, when the workload exits with a permanent
+    code (glassbox_api.podcontract): the operator then does not retry it."""
+    codes = sorted(int(c) for c in PERMANENT_EXIT_CODES)
+    return {"rules": [{"action": "FailJob", "onExitCodes": {"containerName": container_name, "operator": "In", "values": codes}}]}
 
 
 def observe(obj: dict[str, Any] | None) -> ChildState:
@@ -38,7 +49,8 @@ def observe(obj: dict[str, Any] | None) -> ChildState:
     for ctype in ("Failed", "FailureTarget"):
         c = condition(obj, ctype)
         if c and c.get("status") == "True":
-            return ChildState("Failed", c.get("reason") or "JobFailed", c.get("message") or "", finished_at=c.get("lastTransitionTime"))
+            return ChildState("Failed", c.get("reason") or "JobFailed", c.get("message") or "", finished_at=c.get("lastTransitionTime"),
+                              permanent=c.get("reason") == "PodFailurePolicy")
     if is_true(obj, "Suspended"):
         return ChildState("Pending", "Queued", "the Job is suspended (queued by Kueue)")
     if (st.get("ready") or 0) > 0:

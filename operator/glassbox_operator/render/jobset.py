@@ -6,16 +6,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from glassbox_api.conditions import Reason
+from glassbox_api.podcontract import SPEC_FILE, TORCH_MASTER_PORT, Env, torchrun_argv
+
 from ..context import Context
 from .common import (
-    FAMILY, MISSING, ChildState, RenderError, condition, container, is_true, metadata, placement,
+    MISSING, ChildState, RenderError, condition, container, is_true, metadata, placement,
     pod_spec, pod_template, workers, workload_command, workload_name,
 )
 
 API_VERSION, KIND = "jobset.x-k8s.io/v1alpha2", "JobSet"
 EXCLUSIVE = "alpha.jobset.sigs.k8s.io/exclusive-topology"
 NODEPOOL_KEY = "cloud.google.com/gke-nodepool"
-TORCH_PORT = 29500
 
 
 def _annotation_env(name: str, key: str) -> dict[str, Any]:
@@ -28,27 +30,25 @@ def render(ctx: Context) -> list[dict[str, Any]]:
     name = workload_name(ctx)
     if place.tpu_hosts:
         if n % place.tpu_hosts:
-            raise RenderError("UnsupportedTopology", f"{n} workers do not fill whole {place.tpu_topology} slices of {place.tpu_hosts} hosts")
+            raise RenderError(Reason.UNSUPPORTED_TOPOLOGY, f"{n} workers do not fill whole {place.tpu_topology} slices of {place.tpu_hosts} hosts")
         rjob, replicas, per_job = "slice", n // place.tpu_hosts, place.tpu_hosts
     else:
         rjob, replicas, per_job = "workers", 1, n
     env = [
-        {"name": "GLASSBOX_NUM_PROCESSES", "value": str(n)},
-        {"name": "GLASSBOX_PODS_PER_JOB", "value": str(per_job)},
-        _annotation_env("JOBSET_NAME", "jobset.sigs.k8s.io/jobset-name"),
-        _annotation_env("REPLICATED_JOB_NAME", "jobset.sigs.k8s.io/replicatedjob-name"),
-        _annotation_env("JOB_INDEX", "jobset.sigs.k8s.io/job-index"),
+        {"name": Env.NUM_PROCESSES, "value": str(n)},
+        {"name": Env.PODS_PER_JOB, "value": str(per_job)},
+        _annotation_env(Env.JOBSET_NAME, "jobset.sigs.k8s.io/jobset-name"),
+        _annotation_env(Env.REPLICATED_JOB_NAME, "jobset.sigs.k8s.io/replicatedjob-name"),
+        _annotation_env(Env.JOB_INDEX, "jobset.sigs.k8s.io/job-index"),
     ]
     command = workload_command(ctx)
-    if FAMILY[ctx.kind] == "torch" and n > 1:
+    if ctx.home.family == "torch" and n > 1:
         # torchrun: node 0 of the Indexed Job is the static rendezvous point (the JobSet's headless
         # service gives it a stable DNS name); each node runs one process per accelerator.
         nproc = max(place.chips, 1)
-        command = [
-            "torchrun", f"--nnodes={n}", f"--nproc-per-node={nproc}", "--node-rank=$(JOB_COMPLETION_INDEX)",
-            "--rdzv-backend=static", f"--master-addr={name}-{rjob}-0-0.{name}", f"--master-port={TORCH_PORT}",
-            *command[2:],
-        ]
+        command = torchrun_argv(ctx.kind, SPEC_FILE, nnodes=n, nproc_per_node=nproc,
+                                node_rank=f"$({Env.JOB_COMPLETION_INDEX})", master_addr=f"{name}-{rjob}-0-0.{name}",
+                                master_port=TORCH_MASTER_PORT)
     spec = pod_spec(ctx, [container(ctx, "workload", place, command=command, extra_env=env)], place)
     job_meta: dict[str, Any] = {}
     if place.tpu_hosts:

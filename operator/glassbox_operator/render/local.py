@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from glassbox_api.podcontract import Env, argv
+
 from ..context import Context
 from .common import labels, spec_document, store_target, workload_name
 
@@ -13,10 +15,10 @@ API_VERSION, KIND = "glassbox.dev/local", "LocalProcess"
 
 def render(ctx: Context) -> list[dict[str, Any]]:
     t = store_target(ctx)
-    env = {"GLASSBOX_STORE": t.uri, "GLASSBOX_RUN_ID": ctx.uid}
+    env = {Env.STORE: t.uri, Env.RUN_ID: ctx.uid}
     if t.endpoint:
-        env.update({"GLASSBOX_S3_ENDPOINT": t.endpoint, "GLASSBOX_S3_SECURE": "true" if t.secure else "false",
-                    "GLASSBOX_S3_REGION": t.region})
+        env.update({Env.S3_ENDPOINT: t.endpoint, Env.S3_SECURE: "true" if t.secure else "false",
+                    Env.S3_REGION: t.region})
     return [{
         "apiVersion": API_VERSION,
         "kind": KIND,
@@ -24,8 +26,7 @@ def render(ctx: Context) -> list[dict[str, Any]]:
         "spec": {
             # "python" is the operator's own interpreter; the runner writes the document to the
             # spec file and fills in its path.
-            "argv": ["python", "-m", "glassbox_workloads", ctx.kind.lower(), "--spec", "{spec}",
-                     "--store", t.uri, "--run-id", ctx.uid],
+            "argv": [*argv(ctx.kind, "{spec}"), "--store", t.uri, "--run-id", ctx.uid],
             "env": env,
             "document": spec_document(ctx),
         },

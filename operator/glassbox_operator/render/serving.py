@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from glassbox_api.constants import LABEL_ATTEMPT, LABEL_KIND, LABEL_NAME, LABEL_UID
+from glassbox_api.podcontract import MODEL_DIR, Env
 
 from ..context import Context
 from ..naming import child_name
@@ -16,7 +17,6 @@ from .common import (
 
 API_VERSION, KIND = "serving.kserve.io/v1beta1", "InferenceService"
 PORT = 8080
-MODEL_DIR = "/mnt/models"
 POD_LABELS = (LABEL_KIND, LABEL_NAME, LABEL_UID, LABEL_ATTEMPT)
 
 
@@ -29,7 +29,7 @@ def sa_name(ctx: Context) -> str:
 
 
 def replicas(ctx: Context) -> int:
-    return ctx.spec.replicas if ctx.kind == "ScorerService" else ctx.spec.serving.replicas
+    return ctx.home.replicas(ctx.spec)
 
 
 def model_uri(ctx: Context) -> Optional[str]:
@@ -44,7 +44,7 @@ def render(ctx: Context) -> list[dict[str, Any]]:
     place = placement(ctx)
     target = store_target(ctx)
     out: list[dict[str, Any]] = []
-    env: list[dict[str, Any]] = [{"name": "GLASSBOX_MODEL_DIR", "value": MODEL_DIR}]
+    env: list[dict[str, Any]] = [{"name": Env.MODEL_DIR, "value": MODEL_DIR}]
     uri = model_uri(ctx)
     if uri:
         env.append({"name": "STORAGE_URI", "value": uri})

@@ -1,7 +1,9 @@
 """Failure paths on the real control plane, with an operator of their own (namespaced) whose
-configuration puts `glassbox.dev/kwok-exit: "3"` on every workload pod (defaults.podAnnotations),
-so KWOK fails each Job's pod with exit code 3: the Job fails (BackoffLimitExceeded), the operator
-retries with a fresh attempt, then gives up with RetriesExhausted. And an unreadable store."""
+configuration puts `glassbox.dev/kwok-exit: "1"` on every workload pod (defaults.podAnnotations),
+so KWOK fails each Job's pod with exit code 1 (a transient failure): the Job fails
+(BackoffLimitExceeded), the operator retries with a fresh attempt, then gives up with
+RetriesExhausted. A second operator's pods exit with code 4 (bad input, permanent): the Job fails by
+its pod failure policy and the resource is Stalled at once, never retried. And an unreadable store."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ import uuid
 from datetime import datetime, timezone
 
 import pytest
+
+from glassbox_api.podcontract import ExitCode
 
 from conftest import ROOT, Operator
 from test_lifecycle import cond, events, example, patch_status, pretrain, wait_phase
@@ -25,11 +29,42 @@ def failing(cluster, s3, tmp_path_factory):
     if not client.bucket_exists("glassbox"):
         client.make_bucket("glassbox")
     op = Operator(cluster, s3, tmp_path_factory.mktemp("failing-operator"), scope=["--namespace", ns],
-                  defaults={"podAnnotations": {"glassbox.dev/kwok-exit": "3"}})
+                  defaults={"podAnnotations": {"glassbox.dev/kwok-exit": "1"}})
     op.start()
     yield op, ns
     op.kill()
     cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="module")
+def bad_input(cluster, s3, tmp_path_factory):
+    ns = f"opp-{uuid.uuid4().hex[:6]}"
+    cluster.kubectl("create", "namespace", ns)
+    op = Operator(cluster, s3, tmp_path_factory.mktemp("bad-input-operator"), scope=["--namespace", ns],
+                  defaults={"podAnnotations": {"glassbox.dev/kwok-exit": str(int(ExitCode.BAD_INPUT))}})
+    op.start()
+    yield op, ns
+    op.kill()
+    cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+
+
+def test_a_permanent_exit_code_stalls_at_once_without_a_retry(cluster, failing, bad_input):
+    """Exit code 4 (bad input: a data source that does not exist...) fails the Job through its pod
+    failure policy; the resource is Failed and Stalled on the first attempt though retries are
+    left, with no Retrying event, no second Job, and no ERROR line in the operator's log."""
+    op, ns = bad_input
+    cluster.apply(pretrain("pf", ns, "job", 1, None, retries=3))
+    wait_phase(cluster, "pretrainrun", "pf", ns, "Failed", timeout=90)
+    obj = cluster.get("pretrainrun", "pf", ns)
+    assert cond(obj, "Failed")["reason"] == "PermanentFailure" and cond(obj, "Stalled")["status"] == "True", obj["status"]
+    assert obj["status"]["retries"] == 0 and "code 4" in obj["status"]["message"]
+    job = cluster.get("job", "pf-a0", ns)
+    assert any(c["type"] == "Failed" and c["reason"] == "PodFailurePolicy" for c in job["status"]["conditions"]), job["status"]
+    assert cluster.get("job", "pf-a1", ns) is None
+    ev = events(cluster, ns, "pf")
+    assert ("Warning", "PermanentFailure") in ev and ("Warning", "Retrying") not in ev, ev
+    log = (op.workdir / f"operator-{op.starts}.log").read_text(errors="replace")
+    assert [line for line in log.splitlines() if "ERROR" in line] == [], log[-2000:]
 
 
 def test_failing_job_is_retried_then_retries_exhausted(cluster, failing):
@@ -45,7 +80,7 @@ def test_failing_job_is_retried_then_retries_exhausted(cluster, failing):
     assert ("Warning", "Retrying") in ev and ("Warning", "RetriesExhausted") in ev
     pods = cluster.kubectl_json("get", "pods", "-n", ns, "-l", "batch.kubernetes.io/job-name=fj-a1")["items"]
     assert pods and pods[0]["status"]["phase"] == "Failed"
-    assert pods[0]["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 3
+    assert pods[0]["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 1
 
 
 def test_unreadable_store_is_a_condition_not_a_crash(cluster, failing):

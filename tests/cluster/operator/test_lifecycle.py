@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from pathlib import Path
 
 import yaml
@@ -154,7 +155,13 @@ def test_from_run_waits_for_a_checkpoint_then_resolves(cluster, operator, namesp
     cluster.apply(d)
     obj = cluster.wait_for(lambda: (o := cluster.get("shardedfinetune", "child", namespace)) and cond(o, "ModelResolved") and o, what="waiting")
     assert cond(obj, "ModelResolved")["reason"] == "WaitingForCheckpoint" and obj["status"]["phase"] == "Pending"
+    assert cond(obj, "Reconciling")["reason"] == "WaitingForCheckpoint" and cond(obj, "Stalled")["status"] == "False"
     assert cluster.get("job", "child-a0", namespace) is None
+    # Waiting is normal: no ERROR line from Kopf's retry of the waiting pass, no Error event.
+    time.sleep(3)
+    log = (operator.workdir / f"operator-{operator.starts}.log").read_text(errors="replace")
+    assert [line for line in log.splitlines() if "ERROR" in line and "child" in line] == []
+    assert not [e for e in events(cluster, namespace, "child") if e[0] == "Error"]
     run_uri = cluster.wait_for(lambda: cluster.get("pretrainrun", "src", namespace)["status"]["artifacts"]["runUri"], what="source run uri")
     bucket, _, key = run_uri.removeprefix("s3://").partition("/")
     m = Manifest(checkpoints=[CheckpointEntry(step=20, tokens=100, path="checkpoints/00000020")])

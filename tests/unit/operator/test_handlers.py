@@ -51,3 +51,26 @@ def test_the_api_client_pool_fits_every_worker() -> None:
 
     client = api_client(20)
     assert client.rest_client.pool_manager.connection_pool_kw["maxsize"] >= 20
+
+
+def test_waiting_is_no_error_line_and_no_error_event(caplog) -> None:
+    """Kopf logs a TemporaryError at ERROR (and posts an Error event from it); a waiting pass's
+    record is lowered to DEBUG, a real error keeps its level."""
+    import logging
+
+    from glassbox_operator.handlers import WAITING, QuietWaiting
+
+    log = logging.getLogger("kopf.objects")
+    f = QuietWaiting()
+    log.addFilter(f)
+    try:
+        with caplog.at_level(logging.INFO, logger="kopf.objects"):
+            log.error(f"Handler 'reconcile' failed temporarily: {WAITING}waiting for PretrainRun/src to exist")
+            log.error("Handler 'reconcile' failed temporarily: ApiException 500")
+    finally:
+        log.removeFilter(f)
+    assert [(r.levelname, r.getMessage()[-16:]) for r in caplog.records] == [("ERROR", "ApiException 500")]
+    waiting = Result({"phase": "Pending", "message": "backing off"}, {}, requeue_after=3.0)
+    with pytest.raises(kopf.TemporaryError) as err:
+        run_pass(FixedReconciler(waiting), BODY, retry_errors=True)
+    assert str(err.value).startswith(WAITING)

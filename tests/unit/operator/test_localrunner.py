@@ -113,3 +113,16 @@ def test_stop_kills_the_process_group_and_ensure_starts_again(tmp_path: Path):
     r.ensure(c)
     assert r.observe(c).state == "Running"
     r.stop("ns", "u1", "r-a0")
+
+
+def test_a_permanent_exit_code_is_a_permanent_failure(tmp_path: Path):
+    from glassbox_api.podcontract import ExitCode
+
+    r = LocalRunner(tmp_path)
+    bad, flaky = child(py(f"raise SystemExit({int(ExitCode.BAD_INPUT)})")), child(py("raise SystemExit(1)"), name="r-a1")
+    r.ensure(bad)
+    r.ensure(flaky)
+    st = until(lambda: (s := r.observe(bad)).state != "Running" and s)
+    assert st.state == "Failed" and st.permanent and "exit code 4" in st.message
+    st = until(lambda: (s := r.observe(flaky)).state != "Running" and s)
+    assert st.state == "Failed" and not st.permanent

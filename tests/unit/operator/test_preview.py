@@ -106,7 +106,7 @@ def test_spec_endpoint_needs_no_placeholder(tmp_path):
 
 
 def test_a_config_without_a_store_is_as_strict_as_the_operator(tmp_path):
-    res = render(str(ROOT / "examples/pretrain-gpu.yaml"), "--config", config_file(tmp_path, bucket="b"))
+    res = render(str(ROOT / "examples/pretrain-gpu.yaml"), "--config", config_file(tmp_path, bucket="bkt"))
     assert res.exit_code == EXIT_INVALID and res.stdout == ""
     assert "NoArtifactStore" in res.stderr and PLACEHOLDER_ENDPOINT not in res.stderr
 
@@ -126,6 +126,7 @@ def test_unconfigured_operator_still_refuses(tmp_path):
     kube = FakeKube()
     r = Reconciler(kube, load_config(None), LocalRunner(tmp_path), clock=lambda: NOW)
     res = r.reconcile(d)
-    assert res.status["phase"] == "Failed" and res.status["conditions"][0]["reason"] == "NoArtifactStore"
+    conds = {c["type"]: c for c in res.status["conditions"]}
+    assert res.status["phase"] == "Failed" and conds["Failed"]["reason"] == conds["Stalled"]["reason"] == "NoArtifactStore"
     assert [(e.type, e.reason) for e in res.events] == [("Warning", "NoArtifactStore")]
     assert kube.objs == {}

@@ -7,6 +7,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any, Optional
 
+import pytest
 from kubernetes.client.exceptions import ApiException
 
 from glassbox_operator.localrunner import LocalRunner
@@ -164,3 +165,46 @@ def test_unschedulable_predictor_pod_of_a_service(tmp_path):
     r.kube.pods = [pod]
     res = r.reconcile({**scorer(), "status": res.status})
     assert res.status["phase"] == "Ready" and cond(res.status, "PodsScheduled")["reason"] == "Unschedulable"
+
+
+def exited(name: str, labels: dict[str, str], code: int) -> dict:
+    return {"metadata": {"name": name, "namespace": "ns", "labels": labels}, "status": {"phase": "Failed", "containerStatuses": [
+        {"name": "workload", "state": {"terminated": {"exitCode": code, "reason": "Error"}}}]}}
+
+
+def failed_job(kube: FakeKube) -> None:
+    job = kube.objs[("Job", "r-a0")]
+    job["status"] = {"conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+                                     "message": "Job has reached the specified backoff limit",
+                                     "lastTransitionTime": "2026-01-01T00:00:00Z"}]}
+
+
+@pytest.mark.parametrize("code,phase,reason", [(4, "Failed", "PermanentFailure"), (2, "Failed", "PermanentFailure"),
+                                               (1, "Pending", "BackingOff"), (137, "Pending", "BackingOff")])
+def test_a_pod_exit_code_decides_between_retry_and_stalled(tmp_path, code, phase, reason):
+    """Whatever the backend, the exit code of the attempt's pod (from the operator's pod watch)
+    tells a permanent failure (bad input, invalid spec: not retried) from a transient one."""
+    labels = {"glassbox.dev/uid": UID, "glassbox.dev/attempt": "0"}
+    kube = FakeKube()
+    r = reconciler(kube, tmp_path)
+    first = r.reconcile(body())
+    failed_job(kube)
+    kube.pods = [exited("r-a0-x", labels, code)]
+    res = r.reconcile({**body(), "status": first.status})
+    assert res.status["phase"] == phase and cond(res.status, "Progressing")["reason"] == reason
+    assert (cond(res.status, "Stalled")["status"] == "True") == (phase == "Failed")
+    if phase == "Failed":
+        assert f"exited with code {code}" in res.status["message"] and res.status["retries"] == 0
+
+
+def test_the_job_fails_fast_on_a_permanent_exit_code_and_says_so():
+    from glassbox_api.podcontract import PERMANENT_EXIT_CODES
+    from glassbox_operator.render import job
+
+    rule = job.pod_failure_policy("workload")["rules"][0]
+    assert rule["action"] == "FailJob" and set(rule["onExitCodes"]["values"]) == set(PERMANENT_EXIT_CODES)
+    obj = {"status": {"conditions": [{"type": "Failed", "status": "True", "reason": "PodFailurePolicy",
+                                      "message": "Container workload for pod ns/x failed with exit code 4 matching FailJob rule at index 0"}]}}
+    assert job.observe(obj).permanent
+    obj["status"]["conditions"][0]["reason"] = "BackoffLimitExceeded"
+    assert not job.observe(obj).permanent

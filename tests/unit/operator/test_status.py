@@ -165,7 +165,8 @@ def test_status_validates_against_the_api_types():
     st = run(res, {"phase": "Pending"}, ChildState("Running"), manifest=m).status
     res.info.status.model_validate(st)
     assert st["progress"] == {"totalSteps": 100, "step": 10, "loss": 2.5, "tokens": 5, "checkpoints": 1,
-                              "latestCheckpoint": ART["runUri"] + "/checkpoints/00000010"}
+                              "latestCheckpoint": ART["runUri"] + "/checkpoints/00000010",
+                              "done": "10/100", "checkpoint": "step-10"}
 
 
 def test_status_patch_sends_changes_and_nulls():

@@ -1,0 +1,112 @@
+"""What a kind's home says, and the generic parts that several kinds share.
+
+A KindHome holds everything specific to one kind: its stages (a batch run, or training then
+serving), the Resources block and backends of each stage, its image family, its replicas, and how
+progress maps from the run manifest into status. The reconcile loop, the status function and the
+renderers ask the home; they never branch on a kind name (tests/unit/operator/test_kind_homes.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from glassbox_api.conditions import Cond
+from glassbox_api.manifest import Manifest
+from glassbox_api.resource import Resource
+
+STAGE_RUN = "run"
+"""A batch kind's one stage."""
+STAGE_TRAIN = "train"
+"""A service kind's training stage (a batch workload that publishes like a batch kind)."""
+STAGE_SERVE = "serve"
+"""A service kind's serving stage (a KServe InferenceService)."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which children a pass wants: the attempt, the stage, or none (teardown)."""
+
+    attempt: int = 0
+    stage: str = STAGE_RUN
+    teardown: bool = False
+
+
+def short_checkpoint(step: int) -> str:
+    """The name a person reads in `kubectl get`: `step-78` (the full URI is in -o wide)."""
+    return f"step-{step}"
+
+
+def rounded(x: Optional[float], digits: int = 4) -> Optional[float]:
+    """A number as `kubectl get` should show it (5.854, not 5.853981201465313)."""
+    return None if x is None else round(float(x), digits)
+
+
+def done_of(done: Optional[int], total: Optional[int]) -> Optional[str]:
+    """`78/104` (or `78` while the total is unknown)."""
+    if done is None:
+        return f"0/{total}" if total is not None else None
+    return f"{done}/{total}" if total is not None else str(done)
+
+
+class KindHome:
+    """The defaults every kind starts from: a batch kind with one stage."""
+
+    kind: str = ""
+    family: str = "torch"
+    """Image family of the batch stages (chart values defaults.images)."""
+    backends: tuple[str, ...] = ("jobset", "job", "local")
+    """Backends the batch stages support (the CRDs refuse the rest; this is the operator's own guard)."""
+    service: bool = False
+    """A service kind: ends in a serving stage, never Complete."""
+
+    def first_stage(self, resource: Resource, conditions: list[dict[str, Any]]) -> str:
+        """The stage a pass starts from, given the last status's conditions."""
+        return STAGE_SERVE if self.service else STAGE_RUN
+
+    def resources(self, spec: Any, stage: str) -> Any:
+        """The spec's Resources block of a stage."""
+        return spec.resources
+
+    def workload_prefix(self, stage: str) -> str:
+        """What comes before `a<attempt>` in the workload child's name (`train-` for a training stage)."""
+        return ""
+
+    def replicas(self, spec: Any) -> int:
+        """Service kinds: the replicas the serving stage runs."""
+        raise NotImplementedError(f"{self.kind} does not serve")
+
+    def serves_own_checkpoint(self, spec: Any) -> bool:
+        """Service kinds: the serving stage loads the latest checkpoint its own training stage published."""
+        return False
+
+    def progress(self, resource: Resource, manifest: Optional[Manifest], run_uri: Optional[str]) -> Optional[dict[str, Any]]:
+        """Kind-specific progress from the run manifest (None when there is nothing to say)."""
+        return None
+
+
+def trained(conditions: list[dict[str, Any]]) -> bool:
+    return any(c.get("type") == Cond.TRAINED and c.get("status") == "True" for c in conditions)
+
+
+def training_progress(manifest: Manifest, run_uri: Optional[str], *, total: bool = True,
+                      checkpoint: bool = True) -> dict[str, Any]:
+    """step, loss, done/total and the latest checkpoint: what every training kind reports."""
+    out: dict[str, Any] = {}
+    if total and manifest.total_steps is not None:
+        out["totalSteps"] = manifest.total_steps
+    latest = manifest.latest
+    if latest is None:
+        if total and manifest.total_steps is not None:
+            out["done"] = done_of(None, manifest.total_steps)
+        return out
+    out["step"] = latest.step
+    if total:
+        out["done"] = done_of(latest.step, manifest.total_steps)
+    if latest.loss is not None:
+        out["loss"] = rounded(latest.loss)
+    if checkpoint:
+        out["checkpoint"] = short_checkpoint(latest.step)
+        if run_uri:
+            out["latestCheckpoint"] = f"{run_uri}/{latest.path}"
+    return out
