@@ -2,7 +2,7 @@
 
 `health(objs)` runs glassbox-health (hack/gitops: sigs.k8s.io/cli-utils kstatus for Flux, the chart's
 Argo CD health script under gopher-lua as Argo CD runs it), built once per content of hack/gitops by
-hack/gitops/build.sh into the binary cache. `crd_dir()`: the Flux and Argo CD CRDs that
+hack/gitops/build.sh into the binary cache. `crd_dirs()`: the Flux and Argo CD CRDs that
 hack/build-bins.sh takes from their Go modules. A build failure raises BuildError (the tests that
 need it error, never skip).
 """
@@ -63,10 +63,11 @@ def verdict(objs: Iterable[dict[str, Any]]) -> list[tuple[str, str]]:
     return [(r["kstatus"], r["argo"]) for r in health(objs)]
 
 
-def crd_dir() -> Path:
-    """The Flux (Kustomization, GitRepository) and Argo CD (Application) CRD YAML, built if missing."""
+def crd_dirs() -> list[Path]:
+    """The folders of Flux's (Kustomization, GitRepository) and Argo CD's (Application) CRD YAML,
+    taken from their Go modules by hack/build-bins.sh (run if anything is missing)."""
     bins.ensure_binaries()
-    return Path(bins._print_table()["gitops-crds"])  # noqa: SLF001 - the one table of cache paths
+    return [Path(p) for p in bins._print_table()["gitops-crds"].split(":")]  # noqa: SLF001 - the one table of cache paths
 
 
 def table(rows: Iterable[tuple[str, dict[str, str]]]) -> str:
