@@ -82,6 +82,25 @@ def test_a_store_that_cannot_be_written_is_transient(tmp_path, capsys):
     assert "PretrainRun r failed:" in capsys.readouterr().err
 
 
+def test_the_kill_fault_hook_exits_like_a_killed_pod_after_publishing(tmp_path):
+    """GLASSBOX_KILL_AT_STEP (runtime/faults.py): exit 137 right after the step, its checkpoint committed."""
+    import os
+    import subprocess
+    import sys
+
+    from glassbox_api.manifest import read_manifest
+    from glassbox_api.store import LocalStore
+
+    spec = {**TINY_PRETRAIN, "checkpoint": {"everySteps": 1}, "analysis": {"perplexity": False}}
+    f = write(tmp_path, "PretrainRun", spec)
+    proc = subprocess.run([sys.executable, "-m", "glassbox_workloads", "pretrainrun", "--spec", str(f),
+                           "--store", str(tmp_path / "s"), "--run-id", "kill0001", "--quiet"],
+                          env={**os.environ, "GLASSBOX_KILL_AT_STEP": "1"}, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 137, proc.stderr[-2000:]
+    m = read_manifest(LocalStore(tmp_path / "s").sub("default/pretrainrun/r-kill0001"))
+    assert [c.step for c in m.checkpoints] == [1] and m.state == "running"
+
+
 def test_the_store_and_run_id_come_from_the_environment(tmp_path, monkeypatch):
     from glassbox_workloads.__main__ import context
 

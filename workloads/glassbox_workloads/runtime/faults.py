@@ -6,6 +6,7 @@ value (in the RunContext) and the training loop asks it. Each hook is used by a 
 
 - GLASSBOX_KILL_AT_STEP=N: right after step N (and its checkpoint, if step N publishes one) the
   process exits with 137 and no cleanup, as a pod killed by SIGKILL or the OOM killer would.
+  tests/unit/test_workload_exit_codes.py checks the exit and the committed checkpoint;
   tests/e2e/test_pretrain_s3.py kills a PretrainRun this way and checks that the next attempt
   resumes from the published checkpoint with the same losses.
 
