@@ -160,7 +160,7 @@ def test_from_run_waits_for_a_checkpoint_then_resolves(cluster, operator, namesp
     # Waiting is normal: no ERROR line from Kopf's retry of the waiting pass, no Error event.
     time.sleep(3)
     log = (operator.workdir / f"operator-{operator.starts}.log").read_text(errors="replace")
-    assert [line for line in log.splitlines() if "ERROR" in line and "child" in line] == []
+    assert [line for line in log.splitlines() if "ERROR" in line and "failed temporarily" in line] == []
     assert not [e for e in events(cluster, namespace, "child") if e[0] == "Error"]
     run_uri = cluster.wait_for(lambda: cluster.get("pretrainrun", "src", namespace)["status"]["artifacts"]["runUri"], what="source run uri")
     bucket, _, key = run_uri.removeprefix("s3://").partition("/")
