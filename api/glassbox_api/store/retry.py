@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional, TypeVar
 
+from ..podcontract import Env
 from .base import TransientStoreError
 
 log = logging.getLogger("glassbox.store")
@@ -78,9 +79,9 @@ class RetryPolicy:
     @classmethod
     def from_env(cls) -> "RetryPolicy":
         return cls(
-            deadline=_env_float("GLASSBOX_S3_RETRY_DEADLINE", 300.0),
-            initial=_env_float("GLASSBOX_S3_RETRY_INITIAL", 0.25),
-            maximum=_env_float("GLASSBOX_S3_RETRY_MAX", 8.0),
+            deadline=_env_float(Env.S3_RETRY_DEADLINE, 300.0),
+            initial=_env_float(Env.S3_RETRY_INITIAL, 0.25),
+            maximum=_env_float(Env.S3_RETRY_MAX, 8.0),
         )
 
     def backoff(self, attempt: int) -> float:

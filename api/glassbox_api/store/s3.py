@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
+from ..podcontract import Env
 from .base import (
     CHUNK,
     ArtifactStore,
@@ -81,22 +82,22 @@ class S3Settings:
     def from_env(cls, env: Optional[Mapping[str, str]] = None, **overrides) -> "S3Settings":
         """Read GLASSBOX_S3_* (then AWS_*), or a mounted Secret directory, for anything not overridden."""
         env = os.environ if env is None else env
-        endpoint = env.get("GLASSBOX_S3_ENDPOINT") or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
-        secret_dir = Path(env.get("GLASSBOX_S3_CREDENTIALS_DIR") or DEFAULT_SECRET_DIR)
+        endpoint = env.get(Env.S3_ENDPOINT) or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+        secret_dir = Path(env.get(Env.S3_CREDENTIALS_DIR) or DEFAULT_SECRET_DIR)
         have_dir = secret_dir.is_dir()
         if not endpoint and have_dir:
-            endpoint = _read_secret_dir(secret_dir, ("endpoint", "GLASSBOX_S3_ENDPOINT"))
+            endpoint = _read_secret_dir(secret_dir, ("endpoint", Env.S3_ENDPOINT))
         secure = True
         if endpoint and "://" in endpoint:
             u = urlsplit(endpoint)
             secure = u.scheme == "https"
             endpoint = u.netloc
-        if env.get("GLASSBOX_S3_SECURE"):
-            secure = _truthy(env["GLASSBOX_S3_SECURE"])
+        if env.get(Env.S3_SECURE):
+            secure = _truthy(env[Env.S3_SECURE])
 
-        access = env.get("GLASSBOX_S3_ACCESS_KEY") or env.get("AWS_ACCESS_KEY_ID")
-        secret = env.get("GLASSBOX_S3_SECRET_KEY") or env.get("AWS_SECRET_ACCESS_KEY")
-        token = env.get("GLASSBOX_S3_SESSION_TOKEN") or env.get("AWS_SESSION_TOKEN")
+        access = env.get(Env.S3_ACCESS_KEY) or env.get(Env.AWS_ACCESS_KEY_ID)
+        secret = env.get(Env.S3_SECRET_KEY) or env.get(Env.AWS_SECRET_ACCESS_KEY)
+        token = env.get(Env.S3_SESSION_TOKEN) or env.get("AWS_SESSION_TOKEN")
         if not (access and secret) and have_dir:
             access = _read_secret_dir(secret_dir, _ACCESS_NAMES)
             secret = _read_secret_dir(secret_dir, _SECRET_NAMES)
@@ -105,21 +106,21 @@ class S3Settings:
         kw = dict(
             endpoint=endpoint or "s3.amazonaws.com",
             secure=secure,
-            region=env.get("GLASSBOX_S3_REGION") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+            region=env.get(Env.S3_REGION) or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
             access_key=access or None,
             secret_key=SecretStr(secret) if secret else None,
             session_token=SecretStr(token) if token else None,
         )
-        if env.get("GLASSBOX_S3_PART_SIZE"):
-            kw["part_size"] = int(env["GLASSBOX_S3_PART_SIZE"])
-        if env.get("GLASSBOX_S3_PARALLEL_UPLOADS"):
-            kw["parallel_uploads"] = int(env["GLASSBOX_S3_PARALLEL_UPLOADS"])
-        if env.get("GLASSBOX_S3_MULTIPART_THRESHOLD"):
-            kw["multipart_threshold"] = int(env["GLASSBOX_S3_MULTIPART_THRESHOLD"])
-        if env.get("GLASSBOX_S3_SIGN_PAYLOAD"):
-            kw["sign_payload"] = _truthy(env["GLASSBOX_S3_SIGN_PAYLOAD"])
-        if env.get("GLASSBOX_S3_CERT_CHECK"):
-            kw["cert_check"] = _truthy(env["GLASSBOX_S3_CERT_CHECK"])
+        if env.get(Env.S3_PART_SIZE):
+            kw["part_size"] = int(env[Env.S3_PART_SIZE])
+        if env.get(Env.S3_PARALLEL_UPLOADS):
+            kw["parallel_uploads"] = int(env[Env.S3_PARALLEL_UPLOADS])
+        if env.get(Env.S3_MULTIPART_THRESHOLD):
+            kw["multipart_threshold"] = int(env[Env.S3_MULTIPART_THRESHOLD])
+        if env.get(Env.S3_SIGN_PAYLOAD):
+            kw["sign_payload"] = _truthy(env[Env.S3_SIGN_PAYLOAD])
+        if env.get(Env.S3_CERT_CHECK):
+            kw["cert_check"] = _truthy(env[Env.S3_CERT_CHECK])
         kw.update({k: v for k, v in overrides.items() if v is not None})
         for k in ("secret_key", "session_token"):
             if isinstance(kw.get(k), str):
