@@ -222,9 +222,12 @@ def status(cluster: Cluster, name: str, ns: str) -> dict:
 
 
 def get_ptr(cluster: Cluster, name: str, ns: str) -> dict[str, str]:
-    """`kubectl get ptr NAME`, its one row as {column: value}."""
-    header, row = cluster.kubectl("get", "ptr", name, "-n", ns).stdout.splitlines()[:2]
-    return dict(zip(header.split(), row.split()))
+    """`kubectl get ptr NAME -o wide`, its one row as {column: value} (cut at the header's offsets:
+    a cell can be empty)."""
+    header, row = cluster.kubectl("get", "ptr", name, "-n", ns, "-o", "wide").stdout.splitlines()[:2]
+    heads = list(re.finditer(r"\S+", header))
+    return {m.group(): row[m.start():(heads[i + 1].start() if i + 1 < len(heads) else None)].strip()
+            for i, m in enumerate(heads)}
 
 
 def wait_phase(cluster: Cluster, op: Operator, name: str, ns: str, phase: str, timeout: float) -> dict:
@@ -275,15 +278,15 @@ def test_apply_trains_publishes_to_s3_and_survives_a_killed_workload(cluster, s3
     # `kubectl get ptr` while it runs: phase, step, tokens, loss and checkpoint from the manifest.
     def running_row() -> Optional[dict[str, str]]:
         row = get_ptr(cluster, name, ns)
-        return row if row.get("PHASE") == "Running" and row.get("CHECKPOINT", "").startswith(run_uri) else None
+        return row if row.get("PHASE") == "Running" and row.get("CHECKPOINT-URI", "").startswith(run_uri) else None
 
     try:
         row = cluster.wait_for(running_row, timeout=90, interval=0.3, what="Running with a checkpoint")
     except TimeoutError as exc:
         raise AssertionError(f"{exc}\n{operator.diagnostics()}") from None
-    step = int(row["STEP"])
-    assert step in STEPS[:-1], row
-    assert row["CHECKPOINT"] == f"{run_uri}/checkpoints/{step:08d}"
+    step = int(row["CHECKPOINT"].removeprefix("step-"))
+    assert step in STEPS[:-1] and row["PROGRESS"] == f"{step}/{MAX_STEPS}", row
+    assert row["CHECKPOINT-URI"] == f"{run_uri}/checkpoints/{step:08d}"
 
     # SIGKILL the workload (the python under the runner's sh) while it trains.
     first = operator.process_dir(ns, uid, 0)
@@ -322,10 +325,12 @@ def test_apply_trains_publishes_to_s3_and_survives_a_killed_workload(cluster, s3
     # The printer columns at the end: what the manifest says about the last checkpoint.
     row = get_ptr(cluster, name, ns)
     last = final.latest
-    assert row["PHASE"] == "Succeeded" and int(row["STEP"]) == MAX_STEPS == last.step
+    assert row["PHASE"] == "Succeeded" and row["PROGRESS"] == f"{MAX_STEPS}/{MAX_STEPS}" and MAX_STEPS == last.step
     assert int(row["TOKENS"]) == last.tokens
-    assert float(row["LOSS"]) == pytest.approx(last.loss, rel=1e-3)
-    assert row["CHECKPOINT"] == f"{run_uri}/{last.path}"
+    assert row["LOSS"] == str(round(last.loss, 4)).rstrip("0").rstrip(".")  # rounded for a person
+    assert row["CHECKPOINT"] == f"step-{last.step}" and row["CHECKPOINT-URI"] == f"{run_uri}/{last.path}"
+    if "perplexity" in last.evals:
+        assert float(row["PPL"]) == pytest.approx(last.evals["perplexity"], abs=0.01)
     prog = status(cluster, name, ns)["progress"]
     assert prog["checkpoints"] == len(STEPS) and prog["totalSteps"] == MAX_STEPS
     assert_no_credentials(cluster, operator, s3, name, ns)
@@ -390,6 +395,6 @@ def test_s3_stopped_during_a_publish_is_retried_and_never_lists_an_incomplete_ch
     cond = next(c for c in status(cluster, name, ns)["conditions"] if c["type"] == "StoreReadable")
     assert cond["status"] == "True"
     row = get_ptr(cluster, name, ns)
-    assert row["PHASE"] == "Succeeded" and int(row["STEP"]) == MAX_STEPS
-    assert row["CHECKPOINT"] == f"{run_uri}/{final.latest.path}"
+    assert row["PHASE"] == "Succeeded" and row["PROGRESS"] == f"{MAX_STEPS}/{MAX_STEPS}"
+    assert row["CHECKPOINT-URI"] == f"{run_uri}/{final.latest.path}"
     print(f"apply -> S3 stopped 30 s after step {before[-1]} -> Succeeded in {elapsed:.1f}s")
