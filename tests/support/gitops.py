@@ -71,8 +71,14 @@ def crd_dirs() -> list[Path]:
 
 
 def table(rows: Iterable[tuple[str, dict[str, str]]]) -> str:
-    """A fixed-width table of (situation, health result) for logs and notes."""
-    lines = [f"{'situation':<34} {'kstatus (Flux)':<15} {'Argo CD':<12} message (kstatus | Argo CD)"]
+    """A fixed-width table of (situation, health result) for logs and notes; a result's optional
+    "why" (the status that decided) gets a column of its own."""
+    rows = list(rows)
+    why = any("why" in r for _, r in rows)
+    head = f"{'situation':<36} {'kstatus (Flux)':<15} {'Argo CD':<12} "
+    lines = [head + (f"{'status (phase/condition)':<50} " if why else "") + "message (kstatus | Argo CD)"]
     for situation, r in rows:
-        lines.append(f"{situation:<34} {r['kstatus']:<15} {r['argo']:<12} {r['kstatusMessage']} | {r['argoMessage']}")
+        line = f"{situation:<36} {r['kstatus']:<15} {r['argo']:<12} "
+        line += f"{r.get('why', ''):<50} " if why else ""
+        lines.append(line + f"{r['kstatusMessage']} | {r['argoMessage']}")
     return "\n".join(lines)

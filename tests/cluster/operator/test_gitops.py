@@ -71,7 +71,7 @@ def expect(cluster, situation: str, kind: str, name: str, ns: str, ready, want: 
         return ready(obj) and (obj, said)
 
     obj, said = cluster.wait_for(seen, timeout=timeout, what=f"{kind}/{name}: {situation}")
-    RESULTS[situation] = said
+    RESULTS[situation] = {**said, "why": deciding(obj)}
     detail = json.dumps({"said": said, "status": obj.get("status"), "generation": obj["metadata"].get("generation")}, indent=1)
     assert (said["kstatus"], said["argo"]) == want, f"{situation}: {detail}"
     return obj
@@ -83,6 +83,15 @@ def phase_is(*phases: str):
 
 def observed(o: dict) -> bool:
     return (o.get("status") or {}).get("observedGeneration") == o["metadata"]["generation"]
+
+
+def deciding(o: dict) -> str:
+    """phase/reason of the condition both tools decided on (for the printed table)."""
+    st = o.get("status") or {}
+    if st.get("observedGeneration") != o["metadata"]["generation"]:
+        return f"{st.get('phase')}/observedGeneration {st.get('observedGeneration')} < {o['metadata']['generation']}"
+    c = next((cond(o, t) for t in ("Stalled", "Reconciling", "Ready") if cond(o, t).get("status") == "True"), {})
+    return f"{st.get('phase')}/{c.get('type')}={c.get('reason')}"
 
 
 def cond(o: dict, ctype: str) -> dict:
