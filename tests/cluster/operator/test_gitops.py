@@ -57,10 +57,11 @@ def scorer(name: str, ns: str, suspend: bool = False) -> dict:
 
 
 def ask(cluster, kind: str, name: str, ns: str) -> tuple[dict, dict[str, str]]:
-    """One snapshot of the object and what both tools say about that same snapshot."""
+    """One snapshot of the object and what both tools say about that same snapshot (Argo CD with
+    the argocd-cm snippet users install, examples/gitops/argocd/argocd-cm.yaml)."""
     obj = cluster.get(kind, name, ns)
     assert obj is not None, f"{kind}/{name} is gone"
-    return obj, gitops.health([obj])[0]
+    return obj, gitops.health([obj], argocd_cm=gitops.ARGOCD_CM)[0]
 
 
 def expect(cluster, situation: str, kind: str, name: str, ns: str, ready, want: tuple[str, str], timeout: float = 90) -> dict:
