@@ -6,9 +6,7 @@ The operator package never imports the workload code (it would pull in torch or 
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
-import json
 import os
 import subprocess
 import sys
@@ -19,6 +17,7 @@ from typing import Optional
 from rich.console import Console
 
 from glassbox_api.kinds import KINDS
+from glassbox_api.podcontract import ENTRY_MODULE, ExitCode, run_id
 from glassbox_api.resource import InvalidResource, Resource, parse_resource
 
 from .manifests import dump, load_documents
@@ -26,8 +25,8 @@ from .manifests import dump, load_documents
 console = Console(stderr=True, soft_wrap=True)
 
 # Exit codes the CLI uses, so scripts can tell a bad file from a failed run.
-EXIT_INVALID = 2
-EXIT_NOT_RUNNABLE = 3
+EXIT_INVALID = int(ExitCode.INVALID_SPEC)
+EXIT_NOT_RUNNABLE = int(ExitCode.NOT_RUNNABLE)
 
 
 def _report(err: InvalidResource, source: Path) -> None:
@@ -62,8 +61,7 @@ def validate_files(files: list[Path]) -> int:
 
 def local_run_id(resource: Resource) -> str:
     """A stable id for a local run: the same resource re-run resumes in the same directory."""
-    spec = json.dumps(resource.wire()["spec"], sort_keys=True)
-    return hashlib.sha256(f"{resource.info.kind}/{resource.name}/{spec}".encode()).hexdigest()[:8]
+    return run_id(resource.info.kind, resource.name, resource.namespace, resource.wire()["spec"])
 
 
 def _workloads_installed() -> bool:
@@ -78,7 +76,7 @@ def workload_command(args: list[str]) -> int:
             "extra for this kind (e.g. pip install 'glassbox[train]' or 'glassbox[jax]')."
         )
         return EXIT_NOT_RUNNABLE
-    return subprocess.call([sys.executable, "-m", "glassbox_workloads", *args])
+    return subprocess.call([sys.executable, "-m", ENTRY_MODULE, *args])
 
 
 def run_local(path: Path, store: Optional[str] = None, name: Optional[str] = None) -> int:
