@@ -137,6 +137,22 @@ def test_succeeded(cluster, gitops_ns):
     assert cond(obj, "Complete").get("status") == "True", obj["status"]
 
 
+def test_retrying_after_a_transient_failure(cluster, gitops_ns):
+    """The attempt's RayJob failed (as KubeRay reports it); the operator backs off before the next
+    attempt: still working toward the spec, not failed."""
+    op, ns = gitops_ns
+    d = pretrain("retrying", ns, "ray", 1, "h100")
+    d["spec"]["failurePolicy"] = {"maxRetries": 2, "backoffSeconds": 600}
+    cluster.apply(d)
+    cluster.wait_for(lambda: cluster.get("rayjob", "retrying-a0", ns), what="RayJob retrying-a0")
+    patch_status(cluster, "rayjob", "retrying-a0", ns, {"jobStatus": "FAILED", "jobDeploymentStatus": "Failed", "endTime": NOW,
+                                                        "reason": "AppFailed", "message": "ray job failed"})
+    obj = expect(cluster, "retrying after a transient failure", "pretrainrun", "retrying", ns,
+                 lambda o: phase_is("Pending")(o) and cond(o, "Reconciling").get("reason") not in (None, "Creating"),
+                 ("InProgress", "Progressing"))
+    assert cond(obj, "Stalled").get("status") == "False", obj["status"]
+
+
 def test_failed_for_good(cluster, gitops_ns):
     """The Job's pod exits with 4 (bad input, permanent): no retry can help."""
     op, ns = gitops_ns
