@@ -79,6 +79,8 @@ def gitops_conditions(conds: Conditions, phase: Phase, *, batch: bool, stage: st
     else:
         conds.set(Cond.STALLED, False, Reason.NOT_STALLED, "")
     busy = _reconciling(conds, phase, stage)
+    if busy is not None and not busy[1]:
+        busy = (busy[0], message)  # kstatus shows the condition's message: never leave it empty
     conds.set(Cond.RECONCILING, busy is not None, busy[0] if busy else Reason.RECONCILED, busy[1] if busy else "")
     if busy is None and phase == Phase.RUNNING:
         conds.set(Cond.READY, True, Reason.RUNNING, message or "running")

@@ -135,3 +135,9 @@ def test_every_phase_and_condition_written_is_in_the_vocabulary():
     st = run(resource(PRETRAIN), {}, ChildState()).status
     assert Phase(st["phase"])
     assert {c["type"] for c in st["conditions"]} <= {c.value for c in Cond}
+
+
+def test_reconciling_always_says_what_it_waits_for():
+    """kstatus shows the Reconciling message: it is the status message when the cause has none."""
+    st = run(resource(PRETRAIN), {}, ChildState()).status
+    assert conds(st)["Reconciling"]["message"] == st["message"] == "creating attempt 0"
