@@ -21,7 +21,6 @@ from pydantic.alias_generators import to_camel
 from .config import (
     DEFAULT_NODE_POOLS,
     DNS_LABEL,
-    DNS_SUBDOMAIN,
     Defaults,
     NodePools,
     OperatorConfig,

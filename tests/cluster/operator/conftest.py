@@ -3,6 +3,8 @@ so a test can kill and restart it. One per module; resources live in a namespace
 
 from __future__ import annotations
 
+import contextlib
+
 import os
 import signal
 import subprocess
@@ -64,6 +66,27 @@ def namespace(cluster: Cluster) -> Iterator[str]:
     cluster.kubectl("create", "namespace", ns)
     yield ns
     cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+
+
+@contextlib.contextmanager
+def exiting_operator(cluster: Cluster, s3, tmp_path_factory, prefix: str, exit_code: str) -> Iterator[tuple[Operator, str]]:
+    """A namespace with an operator of its own (namespaced) whose configuration puts
+    `glassbox.dev/kwok-exit: <exit_code>` on every workload pod, so KWOK ends each with that code."""
+    for f in sorted((ROOT / "crds").glob("*.yaml")):
+        cluster.apply(f.read_text(), force_conflicts=True)
+    ns = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    cluster.kubectl("create", "namespace", ns)
+    client = s3.client()
+    if not client.bucket_exists("glassbox"):
+        client.make_bucket("glassbox")
+    op = Operator(cluster, s3, tmp_path_factory.mktemp(f"{prefix}-operator"), scope=["--namespace", ns],
+                  defaults={"podAnnotations": {"glassbox.dev/kwok-exit": exit_code}})
+    op.start()
+    try:
+        yield op, ns
+    finally:
+        op.kill()
+        cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
 
 
 @pytest.fixture(scope="module")

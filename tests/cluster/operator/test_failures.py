@@ -8,44 +8,26 @@ its pod failure policy and the resource is Stalled at once, never retried. And a
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import datetime, timezone
 
 import pytest
 
 from glassbox_api.podcontract import ExitCode
 
-from conftest import ROOT, Operator
+from conftest import exiting_operator
 from test_lifecycle import cond, events, example, patch_status, pretrain, wait_phase
 
 
 @pytest.fixture(scope="module")
 def failing(cluster, s3, tmp_path_factory):
-    for f in sorted((ROOT / "crds").glob("*.yaml")):
-        cluster.apply(f.read_text(), force_conflicts=True)
-    ns = f"opf-{uuid.uuid4().hex[:6]}"
-    cluster.kubectl("create", "namespace", ns)
-    client = s3.client()
-    if not client.bucket_exists("glassbox"):
-        client.make_bucket("glassbox")
-    op = Operator(cluster, s3, tmp_path_factory.mktemp("failing-operator"), scope=["--namespace", ns],
-                  defaults={"podAnnotations": {"glassbox.dev/kwok-exit": "1"}})
-    op.start()
-    yield op, ns
-    op.kill()
-    cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+    with exiting_operator(cluster, s3, tmp_path_factory, "opf", "1") as (op, ns):
+        yield op, ns
 
 
 @pytest.fixture(scope="module")
 def bad_input(cluster, s3, tmp_path_factory):
-    ns = f"opp-{uuid.uuid4().hex[:6]}"
-    cluster.kubectl("create", "namespace", ns)
-    op = Operator(cluster, s3, tmp_path_factory.mktemp("bad-input-operator"), scope=["--namespace", ns],
-                  defaults={"podAnnotations": {"glassbox.dev/kwok-exit": str(int(ExitCode.BAD_INPUT))}})
-    op.start()
-    yield op, ns
-    op.kill()
-    cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+    with exiting_operator(cluster, s3, tmp_path_factory, "opp", str(int(ExitCode.BAD_INPUT))) as (op, ns):
+        yield op, ns
 
 
 def test_a_permanent_exit_code_stalls_at_once_without_a_retry(cluster, failing, bad_input):

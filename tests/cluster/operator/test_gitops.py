@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import uuid
 
 import pytest
 import yaml
 
-from conftest import GLASSBOX, ROOT, Operator
+from conftest import GLASSBOX, ROOT, exiting_operator
 from test_lifecycle import NOW, example, patch_status, pretrain
 from tests.support import gitops
 
@@ -28,23 +27,12 @@ RESULTS: dict[str, dict[str, str]] = {}
 @pytest.fixture(scope="module")
 def gitops_ns(cluster, s3, tmp_path_factory):
     """A namespace with an operator of its own (namespaced, every workload pod exits with 4)."""
-    for f in sorted((ROOT / "crds").glob("*.yaml")):
-        cluster.apply(f.read_text(), force_conflicts=True)
-    ns = f"opg-{uuid.uuid4().hex[:6]}"
-    cluster.kubectl("create", "namespace", ns)
-    client = s3.client()
-    if not client.bucket_exists("glassbox"):
-        client.make_bucket("glassbox")
     gitops.health_binary()  # built before the clock starts on any situation
-    op = Operator(cluster, s3, tmp_path_factory.mktemp("gitops-operator"), scope=["--namespace", ns],
-                  defaults={"podAnnotations": {"glassbox.dev/kwok-exit": EXIT_CODE}})
-    op.start()
-    yield op, ns
-    op.kill()
+    with exiting_operator(cluster, s3, tmp_path_factory, "opg", EXIT_CODE) as (op, ns):
+        yield op, ns
     if RESULTS:
         print("\nGitOps health of real objects (tests/cluster/operator/test_gitops.py):\n"
               + gitops.table(RESULTS.items()))
-    cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
 
 
 def scorer(name: str, ns: str, suspend: bool = False) -> dict:
