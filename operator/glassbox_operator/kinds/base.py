@@ -73,8 +73,8 @@ class KindHome:
         return ""
 
     def replicas(self, spec: Any) -> int:
-        """Service kinds: the replicas the serving stage runs."""
-        raise NotImplementedError(f"{self.kind} does not serve")
+        """Service kinds: the replicas the serving stage runs (a batch kind has no serving stage)."""
+        raise TypeError(f"{self.kind} is a batch kind: it has no serving stage and no replicas")
 
     def serves_own_checkpoint(self, spec: Any) -> bool:
         """Service kinds: the serving stage loads the latest checkpoint its own training stage published."""

@@ -68,3 +68,10 @@ def test_stages_of_each_kind(file, stages):
 def test_unknown_kind_names_the_known_ones():
     with pytest.raises(KeyError, match="PretrainRun"):
         kinds.home("Nope")
+
+
+def test_a_batch_kind_has_no_replicas():
+    res = resource(example("pretrain-tiny.yaml"))
+    with pytest.raises(TypeError, match="batch kind"):
+        kinds.home("PretrainRun").replicas(res.spec)
+    assert kinds.home("ScorerService").replicas(resource(example("scorer-tiny.yaml")).spec) >= 0
