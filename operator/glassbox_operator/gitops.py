@@ -9,7 +9,7 @@ kinds what a Job's Complete is: `kubectl wait --for=condition=Complete` works.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Optional
 
 from glassbox_api.conditions import Cond, Phase, Reason
@@ -17,10 +17,17 @@ from glassbox_api.conditions import Cond, Phase, Reason
 from .kinds.base import STAGE_RUN
 
 
-def _parse(s: Optional[str]) -> Optional[datetime]:
-    from .status import parse_time
+def iso(t: datetime) -> str:
+    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
-    return parse_time(s)
+
+def parse_time(s: Optional[str]) -> Optional[datetime]:
+    if not s:
+        return None
+    try:
+        return datetime.strptime(s.replace(".000000", ""), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return datetime.fromisoformat(s.replace("Z", "+00:00"))
 
 
 class Conditions:
@@ -43,7 +50,7 @@ class Conditions:
     def since(self, ctype: str, status: str, reason: str) -> Optional[datetime]:
         prev = self.old.get(ctype)
         if prev and prev.get("status") == status and prev.get("reason") == reason:
-            return _parse(prev.get("lastTransitionTime"))
+            return parse_time(prev.get("lastTransitionTime"))
         return None
 
     def get(self, ctype: str) -> Optional[dict[str, Any]]:

@@ -8,14 +8,14 @@ they follow from the rest); what is specific to a kind comes from its home (kind
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Optional
 
 from glassbox_api.conditions import ACTIVE_PHASES, TERMINAL_PHASES, Cond, Phase, Reason
 from glassbox_api.manifest import Manifest
 from glassbox_api.resource import Resource
 
-from .gitops import Conditions, gitops_conditions
+from .gitops import Conditions, gitops_conditions, iso, parse_time
 from .kinds import home
 from .kinds.base import STAGE_SERVE, STAGE_TRAIN, Plan
 from .render.common import MISSING, ChildState, RenderError
@@ -65,19 +65,6 @@ class Outcome:
     apply: bool = True
     """Apply the plan's children (False: leave the children as they are)."""
     requeue_after: Optional[float] = None
-
-
-def iso(t: datetime) -> str:
-    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(s: Optional[str]) -> Optional[datetime]:
-    if not s:
-        return None
-    try:
-        return datetime.strptime(s.replace(".000000", ""), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
-    except ValueError:
-        return datetime.fromisoformat(s.replace("Z", "+00:00"))
 
 
 def is_service(resource: Resource) -> bool:
