@@ -15,12 +15,13 @@ fi
 # Install only when pyproject.toml or this script (the extras it installs) changed since the last
 # successful install.
 stamp="$VENV/.glassbox-installed"
-want=$(cat pyproject.toml hack/test.sh | sha256sum | cut -d" " -f1)
+want=$(cat pyproject.toml hack/test.sh hack/assets.sh | sha256sum | cut -d" " -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   "$VENV/bin/pip" install --quiet --upgrade pip
   # torch first: the rest of the set resolves around it without backtracking.
   "$VENV/bin/pip" install --quiet "torch==2.13.0"
-  "$VENV/bin/pip" install --quiet -e ".[dev,train,ray,deepspeed,jax]"
+  "$VENV/bin/pip" install --quiet -e ".[dev,train,ray,deepspeed,jax,serve,metrics]"
+  VENV="$VENV" bash hack/assets.sh
   echo "$want" > "$stamp"
 fi
 echo "test.sh: python environment ready in $(( $(date +%s) - start ))s"
