@@ -135,6 +135,7 @@ CASES: list[Case] = [
     Case("sft-bad-function-ref", "ShardedFinetune", set_("spec.recipe", {"name": "custom", "collateFn": "not a ref", "lossFn": "m:f", "predFn": "m:f"}), "spec.recipe.collateFn"),
     Case("ptr-bad-checkpoint-ref", "PretrainRun", set_("spec.model", {"fromRun": {"kind": "PretrainRun", "name": "a", "checkpoint": "newest"}}), "spec.model.fromRun.checkpoint"),
     Case("ptr-bad-bucket", "PretrainRun", set_("spec.storage", {"bucket": "My_Bucket"}), "spec.storage.bucket"),
+    Case("ptr-endpoint-userinfo", "PretrainRun", set_("spec.storage", {"endpoint": "https://user:pw@s3.example.com"}), "spec.storage.endpoint"),
     # missing required fields
     Case("ptr-missing-data", "PretrainRun", del_("spec.data"), "spec.data"),
     Case("ptr-empty-sources", "PretrainRun", set_("spec.data.sources", []), "spec.data.sources"),

@@ -195,8 +195,10 @@ class Storage(Block):
     """S3 bucket; defaults to the operator's configured bucket."""
     prefix: Optional[Annotated[str, Field(max_length=512, pattern=r"^[A-Za-z0-9._/-]*$")]] = None
     """Key prefix under the bucket."""
-    endpoint: Optional[Annotated[str, Field(max_length=512, pattern=r"^https?://[^\s/]+/?$")]] = None
-    """S3 endpoint URL; defaults to the operator's configured endpoint."""
+    endpoint: Optional[Annotated[str, Field(max_length=512, pattern=r"^https?://[^\s/@]+/?$")]] = None
+    """S3 endpoint URL (scheme and host[:port]; no user:password@, credentials come from secretRef);
+    defaults to the operator's configured endpoint. An endpoint other than the configured one needs
+    its own secretRef: the operator never sends its configured credentials to another host."""
     secret_ref: Optional[SecretRef] = None
     """Credentials. They are never written in a spec, a status, an event or a log line."""
 
