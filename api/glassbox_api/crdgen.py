@@ -46,6 +46,8 @@ def _wire_default(value: Any) -> Any:
         # Fully expanded: the apiserver checks a default against the CEL rules as it stands,
         # without filling in the nested defaults first.
         return value.model_dump(by_alias=True, exclude_none=True, mode="json")
+    if isinstance(value, list) and value and all(isinstance(v, BaseModel) for v in value):
+        return [v.model_dump(by_alias=True, exclude_none=True, mode="json") for v in value]
     if value is None or value == [] or value == {}:
         return None
     return value
