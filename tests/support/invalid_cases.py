@@ -160,7 +160,7 @@ CASES: list[Case] = [
     Case("meval-ctc-without-aligner", "MetricEval", del_("spec.aligner"), "spec.aligner"),
     Case("meval-preservation-wrong-task", "MetricEval", set_("spec.metrics", ["preservation"]), "spec.metrics"),
     Case("dbot-no-weights", "DialogBot", set_("spec.model", {"architecture": "gpt2"}), "spec.model"),
-    Case("scorer-no-candidates", "ScorerService", set_("spec.generator", {"model": {"uri": "s3://m/g/"}, "beams": 0, "samples": 0}), "spec.generator.samples"),
+    Case("scorer-no-candidates", "ScorerService", set_("spec.generator", {"model": {"uri": "s3://m/g/"}, "strategies": []}), "spec.generator.strategies"),
     # immutable fields (transition rules: the apiserver refuses the change of an existing resource)
     Case("ptr-change-model", "PretrainRun", set_("spec.model.config.numLayers", 8), "spec.model", update=True, local=False),
     Case("ptr-change-data", "PretrainRun", set_("spec.data.seqLength", 128), "spec.data", update=True, local=False),
