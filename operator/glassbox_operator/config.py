@@ -125,7 +125,14 @@ class StorageConfig(_Config):
     """Reach the endpoint over TLS (https)."""
     credentials_secret: SecretName = "glassbox-storage"
     """Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in each namespace where resources run;
-    referenced, never read (credentials never go in the configuration)."""
+    the workload pods reference it, the operator never reads it (credentials never go in the
+    configuration). Used only for this endpoint: a resource naming another endpoint brings its own
+    (spec.storage.secretRef)."""
+    operator_credentials_secret: Union[SecretName, Literal[""]] = ""
+    """Secret in the operator's own namespace with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, which
+    the operator reads through the API (get by name, granted by the chart) to read run manifests on
+    this endpoint (progress, fromRun, the serving URI). Empty: the operator uses the S3 credentials
+    of its own environment, for this endpoint only."""
 
 
 class Images(_Config):
@@ -167,6 +174,41 @@ class Defaults(_Config):
     """Requests of the Ray head pod (backend ray, on the cpu pool); workers get the resource's own cpu/memory."""
 
 
+class WorkloadPodSecurity(_Config):
+    """The security settings of every workload pod (Job, JobSet, RayJob head, workers and submitter,
+    InferenceService predictor): by default they pass the `restricted` Pod Security Standard, GPU
+    and TPU pods included. The workload images run as this uid (images/*.Dockerfile, USER 65532)."""
+
+    restricted: bool = True
+    """Render the restricted pod and container security contexts. Turn off only for a cluster whose
+    nodes need otherwise (e.g. a device plugin that requires root); the uid settings then do nothing."""
+    run_as_user: int = Field(65532, ge=1)
+    """Non-root uid the containers run as (runAsUser; runAsNonRoot is always set)."""
+    run_as_group: int = Field(65532, ge=0)
+    """Primary gid of the containers (runAsGroup)."""
+    fs_group: Optional[int] = Field(65532, ge=0)
+    """Group that owns mounted volumes (fsGroup); null: not set."""
+    seccomp_profile: Literal["RuntimeDefault", "Unconfined"] = "RuntimeDefault"
+    """Seccomp profile of the pods; restricted requires RuntimeDefault (or Localhost)."""
+    automount_service_account_token: bool = False
+    """Mount a ServiceAccount token in workload pods. No backend needs one: the workloads talk only
+    to the artifact store, and a KubeRay head reaches the Kubernetes API only when Ray's autoscaler
+    runs, which glassbox never enables (fixed worker counts)."""
+    scratch_size_limit: Union[Annotated[str, Field(pattern=QUANTITY)], Literal[""]] = ""
+    """Size limit of the writable scratch emptyDir (/tmp, HOME and caches); empty: no limit."""
+
+
+class Security(_Config):
+    """What users of a shared cluster may make the operator do."""
+
+    allow_local_backend: bool = False
+    """Accept `resources.backend: local`, which runs a workload as a subprocess inside the operator's
+    own pod, with the operator's identity and environment. Off: such a resource is refused
+    (Failed, Stalled=True reason LocalBackendDisabled). Development clusters only."""
+    workload_pods: WorkloadPodSecurity = WorkloadPodSecurity()
+    """Security settings of the workload pods."""
+
+
 class OperatorConfig(_Config):
     """The whole configuration file (kind OperatorConfig)."""
 
@@ -181,6 +223,10 @@ class OperatorConfig(_Config):
     """Default artifact store."""
     defaults: Defaults = Defaults()
     """Defaults for rendering."""
+    security: Security = Security()
+    """What users may make the operator do, and how workload pods are locked down."""
+    operator_namespace: str = Field("", pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$")
+    """The operator's own namespace, where storage.operatorCredentialsSecret lives (the chart sets it)."""
     local_store: str = ""
     """Store root for the local backend when storage.endpoint is empty (a directory)."""
     local_state_dir: str = "/tmp/glassbox-local"

@@ -26,6 +26,7 @@ from .config import (
     OperatorConfig,
     Quantity,
     SecretName,
+    Security,
     StorageConfig,
     Toleration,
 )
@@ -325,10 +326,15 @@ class ChartValues(_Values):
     Secret that exists in each namespace where glassbox resources run."""
     defaults: Defaults = Defaults()
     """Defaults for what the operator renders when a resource leaves a field out."""
+    security: Security = Security()
+    """What users of a shared cluster may make the operator do (the local backend), and how
+    workload pods are locked down (restricted Pod Security Standard by default)."""
 
-    def operator_config(self) -> OperatorConfig:
-        """The configuration the chart renders into config.yaml from these values."""
-        return OperatorConfig(node_pools=self.node_pools, storage=self.storage, defaults=self.defaults)
+    def operator_config(self, namespace: str = "") -> OperatorConfig:
+        """The configuration the chart renders into config.yaml from these values (namespace: the
+        release namespace, where storage.operatorCredentialsSecret lives)."""
+        return OperatorConfig(node_pools=self.node_pools, storage=self.storage, defaults=self.defaults,
+                              security=self.security, operator_namespace=namespace)
 
 
 # --- the schema ---------------------------------------------------------------------------------

@@ -414,10 +414,12 @@ def test_default_config_is_the_operators_default(default_docs: list[dict[str, An
 
     config = config_of(default_docs)
     assert config["kind"] == "OperatorConfig"
-    assert parse_config(config) == default_config()
+    assert parse_config(config) == default_config().model_copy(update={"operator_namespace": RELEASE_NS})
+    assert config["operatorNamespace"] == RELEASE_NS  # where storage.operatorCredentialsSecret lives
     assert config["nodePools"] == {name: pool.model_dump(by_alias=True, mode="json", exclude_none=True)
                                    for name, pool in DEFAULT_NODE_POOLS.items()}
-    assert set(config["storage"]) == {"endpoint", "bucket", "prefix", "region", "secure", "credentialsSecret"}
+    assert set(config["storage"]) == {"endpoint", "bucket", "prefix", "region", "secure", "credentialsSecret",
+                                      "operatorCredentialsSecret"}
     assert set(config["defaults"]) == {"images", "backend", "queueName", "priorityClassName", "podAnnotations", "rayHead"}
     assert set(config["defaults"]["images"]) == {"torch", "jax", "serving"}
     # The chart's rayHead is what the operator assumes when the config leaves it out.
@@ -431,7 +433,7 @@ def test_custom_config(custom_docs: list[dict[str, Any]]) -> None:
     config = config_of(custom_docs)
     # The chart renders config.yaml from exactly the values' operator sections.
     custom = ChartValues.model_validate(merged_values(NON_DEFAULT))
-    assert parse_config(config) == custom.operator_config()
+    assert parse_config(config) == custom.operator_config(RELEASE_NS)
     assert set(config["nodePools"]) == {"cpu", "a100", "tpu-v4-8", "tpu-v5e-16"}
     assert config["storage"]["endpoint"] == "minio.minio.svc:9000" and config["storage"]["secure"] is False
     assert config["defaults"]["backend"] == "jobset" and config["defaults"]["queueName"] == "team-queue"

@@ -95,7 +95,7 @@ for the checksum annotation that rolls the Deployment when it changes.
 # Rendered by the glassbox Helm chart from its values; edit the values, not this file.
 apiVersion: glassbox.dev/v1alpha1
 kind: OperatorConfig
-{{ toYaml (dict "nodePools" .Values.nodePools "storage" .Values.storage "defaults" .Values.defaults) }}
+{{ toYaml (dict "nodePools" .Values.nodePools "storage" .Values.storage "defaults" .Values.defaults "security" .Values.security "operatorNamespace" .Release.Namespace) }}
 {{- end }}
 
 {{/*
