@@ -36,9 +36,17 @@ JAX_COORDINATOR_PORT = 8476
 """jax.distributed's coordinator port on process 0 unless Env.COORDINATOR_PORT says otherwise."""
 
 
-def argv(kind: str, spec_file: str) -> list[str]:
-    """The command of a single-process workload: `python -m glassbox_workloads <kind> --spec FILE`."""
-    return ["python", "-m", ENTRY_MODULE, kind.lower(), "--spec", spec_file]
+STAGES = ("train", "serve")
+"""A service kind's stages (`--stage`): its training Job, then its model server. Without `--stage` a
+service kind runs both, one after the other (`glassbox run`)."""
+
+
+def argv(kind: str, spec_file: str, stage: Optional[str] = None) -> list[str]:
+    """The command of a single-process workload: `python -m glassbox_workloads <kind> --spec FILE`,
+    with `--stage train|serve` for one stage of a service kind."""
+    if stage is not None and stage not in STAGES:
+        raise ValueError(f"stage {stage!r} is not one of {', '.join(STAGES)}")
+    return ["python", "-m", ENTRY_MODULE, kind.lower(), "--spec", spec_file, *(["--stage", stage] if stage else [])]
 
 
 def torchrun_argv(kind: str, spec_file: str, *, nnodes: int, nproc_per_node: int, node_rank: str,
@@ -232,5 +240,5 @@ def run_id(kind: str, name: str, namespace: str, spec: dict[str, Any], uid: Opti
 
 __all__ = [
     "ENTRY_MODULE", "Env", "ExitCode", "JAX_COORDINATOR_PORT", "MODEL_DIR", "PERMANENT_EXIT_CODES",
-    "SPEC_FILE", "SPEC_KEY", "SPEC_MOUNT", "TORCH_MASTER_PORT", "argv", "is_permanent", "run_id", "torchrun_argv",
+    "SPEC_FILE", "SPEC_KEY", "SPEC_MOUNT", "STAGES", "TORCH_MASTER_PORT", "argv", "is_permanent", "run_id", "torchrun_argv",
 ]

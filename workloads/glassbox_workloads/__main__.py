@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Optional
 
-from glassbox_api.podcontract import Env, ExitCode
+from glassbox_api.podcontract import STAGES, Env, ExitCode
 
 from .runtime.context import RunContext
 
@@ -45,6 +45,9 @@ def parser() -> argparse.ArgumentParser:
                    f"{Env.RUN_ID}; default: metadata.uid, else a digest of the spec)")
     p.add_argument("--quiet", action="store_true", default=None, help="no progress output")
     p.add_argument("--log-level", help=f"Python log level (env {Env.LOG_LEVEL}; default WARNING)")
+    p.add_argument("--stage", choices=STAGES, help="service kinds: run only this stage (default: train, then serve)")
+    p.add_argument("--host", help="service kinds: address the model server binds (default 127.0.0.1; 0.0.0.0 in a pod)")
+    p.add_argument("--port", type=int, help="service kinds: port of the model server (default 8080; 0 picks a free one)")
     return p
 
 
@@ -59,7 +62,8 @@ def context(argv: list[str]) -> RunContext:
     """The command line over the environment, read once (argparse exits 2 on bad usage)."""
     args = parser().parse_args(argv)
     return RunContext.from_env(kind=args.kind.lower(), spec_file=Path(args.spec), store=args.store,
-                               run_id=args.run_id, quiet=args.quiet, log_level=args.log_level)
+                               run_id=args.run_id, quiet=args.quiet, log_level=args.log_level,
+                               stage=args.stage, host=args.host, port=args.port)
 
 
 def main(argv: Optional[list[str]] = None) -> int:

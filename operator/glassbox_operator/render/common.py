@@ -253,8 +253,13 @@ def placement(ctx: Context, accelerator: Optional[str] = None, *, use_accelerato
     )
 
 
+def stage_arg(ctx: Context) -> Optional[str]:
+    """`--stage` of a service kind's workload (its training Job or its model server); None for a batch kind."""
+    return ctx.plan.stage if ctx.home.service else None
+
+
 def workload_command(ctx: Context) -> list[str]:
-    return argv(ctx.kind, SPEC_FILE)
+    return argv(ctx.kind, SPEC_FILE, stage_arg(ctx))
 
 
 def container(ctx: Context, name: str, place: Placement, *, command: Optional[list[str]] = None,

@@ -8,7 +8,7 @@ from typing import Any
 from glassbox_api.podcontract import Env, argv
 
 from ..context import Context
-from .common import labels, spec_document, store_target, workload_name
+from .common import labels, spec_document, stage_arg, store_target, workload_name
 
 API_VERSION, KIND = "glassbox.dev/local", "LocalProcess"
 
@@ -26,7 +26,7 @@ def render(ctx: Context) -> list[dict[str, Any]]:
         "spec": {
             # "python" is the operator's own interpreter; the runner writes the document to the
             # spec file and fills in its path.
-            "argv": [*argv(ctx.kind, "{spec}"), "--store", t.uri, "--run-id", ctx.uid],
+            "argv": [*argv(ctx.kind, "{spec}", stage_arg(ctx)), "--store", t.uri, "--run-id", ctx.uid],
             "env": env,
             "document": spec_document(ctx),
         },

@@ -120,6 +120,12 @@ class RunContext:
     """RAY_ADDRESS: the Ray cluster a RayJob's driver talks to."""
     ray_storage: str = DEFAULT_RAY_STORAGE
     """Env.RAY_STORAGE: Ray Train's storage path."""
+    stage: Optional[str] = None
+    """Service kinds: `--stage train|serve` runs one stage; None runs both (glassbox run)."""
+    host: Optional[str] = None
+    """Service kinds: `--host` the model server binds (None: 127.0.0.1 locally, 0.0.0.0 in a pod)."""
+    port: Optional[int] = None
+    """Service kinds: `--port` of the model server (None: 8080; 0 picks a free port)."""
     torch: TorchProcess = field(default_factory=TorchProcess)
     jax: JaxProcess = field(default_factory=JaxProcess)
     faults: Faults = field(default_factory=Faults)
