@@ -123,6 +123,11 @@ KINDS: dict[str, KindInfo] = {
             (
                 _PHASE,
                 Column("Progress", ".status.progress.done", description="Examples scored of those in the data"),
+                Column("Checkpoint", ".status.progress.checkpoint", description="Latest evaluated checkpoint of the followed run"),
+                Column("Latest", ".status.progress.latest", "number", description="curve.metric at the latest evaluated checkpoint"),
+                Column("Best", ".status.progress.best", "number", description="curve.metric at the best checkpoint so far"),
+                Column("Best-Checkpoint", ".status.progress.bestCheckpoint", priority=1, description="The best checkpoint so far"),
+                Column("Metric", ".status.progress.currentMetric", priority=1, description="The metric being computed now"),
                 _AGE,
                 _MESSAGE,
             ),
