@@ -134,6 +134,17 @@ class PretrainTraining(Block):
     """Compile the training forward and backward with torch.compile. Faster steps after a slower
     first one (on one H100, a ~1B LLaMA in bf16 went from 31.6% to 39.6% MFU: bench/pretrain);
     results match eager mode to rounding, not bit for bit."""
+    loss_chunk_tokens: Annotated[int, Field(ge=0, le=1_048_576)] = 0
+    """Compute the next-token cross-entropy this many tokens at a time, fused with the output
+    projection (its gradients are taken chunk by chunk in the forward pass), so fp32 logits over
+    the whole vocabulary for the whole micro-batch never exist at once; 0 computes the plain
+    cross-entropy over full logits. Same loss and gradients to rounding. Not with ZeRO-3, which
+    partitions the output weight outside its module's forward."""
+    param_dtype: Literal["fp32", "bf16"] = "fp32"
+    """fp32: parameters in fp32, bf16 compute through autocast. bf16 (needs precision bf16 and
+    strategy ddp): parameters and gradients in bf16, the optimizer steps an fp32 master copy and
+    writes it back rounded, so no fp32 weight is re-cast every step; checkpoints publish the fp32
+    master. FSDP's mixed precision and DeepSpeed's bf16 already keep an fp32 master of their own."""
 
     rules = (
         Rule(
@@ -147,6 +158,18 @@ class PretrainTraining(Block):
             "warmupSteps must be smaller than maxSteps",
             lambda t: t.max_steps == 0 or t.warmup_steps < t.max_steps,
             ".warmupSteps",
+        ),
+        Rule(
+            "self.lossChunkTokens == 0 || !has(self.zeroStage) || self.zeroStage != 3",
+            "lossChunkTokens does not work with ZeRO-3 (set it to 0, or use zeroStage 1 or 2)",
+            lambda t: t.loss_chunk_tokens == 0 or t.zero_stage != 3,
+            ".lossChunkTokens",
+        ),
+        Rule(
+            "self.paramDtype == 'fp32' || (self.precision == 'bf16' && self.strategy == 'ddp')",
+            "paramDtype bf16 needs precision bf16 and strategy ddp (fsdp and deepspeed keep their own fp32 master)",
+            lambda t: t.param_dtype == "fp32" or (t.precision == "bf16" and t.strategy == "ddp"),
+            ".paramDtype",
         ),
     )
 
