@@ -175,6 +175,8 @@ class Reconciler:
         manifest = self._manifest(Context(resource=src_res, config=self.config), run_uri)
         if manifest is None:
             return None, f"waiting for {fr.kind}/{fr.name} to publish a checkpoint"
+        if fr.checkpoint == "each":  # the workload follows the source run's folder itself
+            return {"source": source, "uri": run_uri}, None
         try:
             entry = manifest.resolve(fr.checkpoint)
         except KeyError:

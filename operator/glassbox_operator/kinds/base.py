@@ -84,6 +84,10 @@ class KindHome:
         """Kind-specific progress from the run manifest (None when there is nothing to say)."""
         return None
 
+    def artifacts(self, run_uri: str) -> dict[str, str]:
+        """URIs of the kind's own result files in status.artifacts, beside runUri and manifestUri."""
+        return {}
+
 
 def trained(conditions: list[dict[str, Any]]) -> bool:
     return any(c.get("type") == Cond.TRAINED and c.get("status") == "True" for c in conditions)

@@ -120,15 +120,23 @@ def spec_document(ctx: Context) -> dict[str, Any]:
     """The resource the workload reads: metadata it needs, and the spec with fromRun resolved."""
     spec = ctx.resource.spec.wire()
     if ctx.model_uri and isinstance(spec.get("model"), dict):
-        model = {k: v for k, v in spec["model"].items() if k != "fromRun"}
-        model["uri"] = ctx.model_uri
-        spec["model"] = model
+        spec["model"] = resolved_model(spec["model"], ctx.model_uri)
     return {
         "apiVersion": API_VERSION,
         "kind": ctx.kind,
         "metadata": {"name": ctx.name, "namespace": ctx.namespace, "uid": ctx.uid},
         "spec": spec,
     }
+
+
+def resolved_model(model: dict[str, Any], uri: str) -> dict[str, Any]:
+    """spec.model with its fromRun resolved: the checkpoint's uri in place of the reference, or, for
+    `checkpoint: each` (a kind that follows every checkpoint), the reference kept with the source
+    run's folder as fromRun.runUri."""
+    from_run = model.get("fromRun") or {}
+    if from_run.get("checkpoint") == "each":
+        return {**model, "fromRun": {**from_run, "runUri": uri}}
+    return {**{k: v for k, v in model.items() if k != "fromRun"}, "uri": uri}
 
 
 def spec_configmap(ctx: Context) -> dict[str, Any]:
@@ -182,7 +190,7 @@ def run_uri(ctx: Context) -> str:
 
 def artifacts(ctx: Context) -> dict[str, str]:
     run = run_uri(ctx)
-    return {"runUri": run, "manifestUri": f"{run}/{MANIFEST_JSON}"}
+    return {"runUri": run, "manifestUri": f"{run}/{MANIFEST_JSON}", **ctx.home.artifacts(run)}
 
 
 def store_env(ctx: Context) -> list[dict[str, Any]]:
