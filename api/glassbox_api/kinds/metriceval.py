@@ -121,8 +121,6 @@ class Aligner(Block):
     directions: AlignerDirections = AlignerDirections()
     """Per-direction models (D/R relevance: docToSumm and summToRef; dialog: factToResponse and
     factHistoryToResponse)."""
-    max_length: Annotated[int, Field(ge=16, le=8192)] = 512
-    """Longest input in tokens (the D aligner truncates the judged text to half of it)."""
     train: Optional[AlignerTraining] = None
     """D only: train the aligner here first, from auto-built weak supervision, starting from `model`."""
 

@@ -76,17 +76,16 @@ class Models:
         return a.model, "spec.aligner.model"
 
     def _aligner(self, direction: str) -> Any:
-        from ..metrics.ctc import load as ctc_load
+        from ..metrics.ctc.load import load_aligner
 
         a = self.spec.aligner
         if a is None:
             raise BadInput("spec.aligner", "the CTC metrics need an aligner", "add spec.aligner")
         model, field = self.aligner_model(direction)
         key = f"aligner-model:{model.model_dump_json()}"
-        if key not in self._loaded:
-            self._loaded[key] = ctc_load.aligner(a.type, model, store=self.store, namespace=self.namespace,
-                                                 field=field, layer=a.layer, max_length=a.max_length,
-                                                 base_dir=self.base_dir, device=self.device)
+        if key not in self._loaded:  # one aligner per distinct model, whatever directions share it
+            self._loaded[key] = load_aligner(a.type, model, store=self.store, namespace=self.namespace, field=field,
+                                             layer=a.layer, device=self.device)
         return self._loaded[key]
 
     def language_model(self, model: ModelSpec, field: str) -> tuple[Any, Any]:

@@ -108,7 +108,7 @@ def run(resource: Resource, root: ArtifactStore, ctx: RunContext, say: Callable[
     if spec.aligner is not None and spec.aligner.train is not None:
         from .aligner_training import train_aligner
 
-        train_aligner(spec, ex, models, ledger, say)
+        train_aligner(spec, ex, models, ledger, say, base_dir)
     env = registry.Env(spec, load=models)
     rows = score_chunks(ex, scored, env, ledger, spec.chunk_size, say)
     results = corpus_results(ex, scored, env, rows, ledger)

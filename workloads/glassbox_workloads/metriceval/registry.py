@@ -163,18 +163,18 @@ def _ctc(metric: str) -> Callable[[Examples, Env], Scores]:
         how, rm = ctc_defaults(env.spec)
         kw: dict[str, Any] = dict(how=how, remove_stopwords=rm)
         if metric == "consistency":
-            return scorers.consistency(ex.outputs, ex.sources, env.load("aligner:doc_to_summ"), **kw)
+            return scorers.consistency(env.load("aligner:doc_to_summ"), ex.outputs, ex.sources, **kw)
         if metric == "relevance":
-            return scorers.relevance(ex.outputs, ex.sources, ex.references, env.load("aligner:doc_to_summ"),
-                                     env.load("aligner:summ_to_ref"), **kw)
+            return scorers.relevance(env.load("aligner:doc_to_summ"), env.load("aligner:summ_to_ref"),
+                                     ex.outputs, ex.sources, ex.references, **kw)
         if metric == "preservation":
             c = env.spec.ctc
-            return scorers.preservation(ex.outputs, ex.sources, env.load("aligner:doc_to_summ"),
+            return scorers.preservation(env.load("aligner:doc_to_summ"), ex.outputs, ex.sources,
                                         baseline=c.baseline if c.rescale_with_baseline else None, **kw)
         if metric == "groundedness":
-            return scorers.groundedness(ex.outputs, ex.knowledge, env.load("aligner:fact_to_response"), **kw)
-        return scorers.engagingness(ex.outputs, ex.knowledge, ex.sources,
-                                    env.load("aligner:fact_history_to_response"), **kw)
+            return scorers.groundedness(env.load("aligner:fact_to_response"), ex.outputs, ex.knowledge, **kw)
+        return scorers.engagingness(env.load("aligner:fact_history_to_response"), ex.outputs, ex.knowledge,
+                                    ex.sources, **kw)
     return fn
 
 
