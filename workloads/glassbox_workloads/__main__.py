@@ -21,7 +21,7 @@ from .runtime.context import RunContext
 RUNNERS: dict[str, Optional[str]] = {
     "pretrainrun": "glassbox_workloads.pretrain.main:main",
     "shardedfinetune": "glassbox_workloads.finetune.main:main",
-    "scorerservice": None,
+    "scorerservice": "glassbox_workloads.scorer.main:main",
     "kgharvest": None,
     "metriceval": "glassbox_workloads.metriceval.main:main",
     "dialogbot": None,

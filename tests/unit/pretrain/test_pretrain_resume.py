@@ -109,8 +109,8 @@ def test_entrypoint_runs_a_resource_file(tmp_path: Path, capsys: pytest.CaptureF
     assert "completed 2 steps" in out and "default/pretrainrun/cli-abc12345" in out
     r = load_resource(f, "PretrainRun", run_id="abc12345")
     assert read_manifest(LocalStore(tmp_path / "s").sub(r.run_prefix)).latest.step == 2
-    assert main(["scorerservice", "--spec", str(f), "--store", str(tmp_path)]) == 3
-    assert "cannot run ScorerService resources yet" in capsys.readouterr().err
+    assert main(["dialogbot", "--spec", str(f), "--store", str(tmp_path)]) == 3
+    assert "cannot run DialogBot resources yet" in capsys.readouterr().err
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({**doc, "spec": {**doc["spec"], "training": {"microBatchSize": 0}}}))
     assert main(["pretrainrun", "--spec", str(bad), "--store", str(tmp_path)]) == 2

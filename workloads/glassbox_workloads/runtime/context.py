@@ -126,6 +126,10 @@ class RunContext:
     """Service kinds: `--host` the model server binds (None: 127.0.0.1 locally, 0.0.0.0 in a pod)."""
     port: Optional[int] = None
     """Service kinds: `--port` of the model server (None: 8080; 0 picks a free port)."""
+    model_dir: Optional[str] = None
+    """Env.MODEL_DIR: where KServe's storage initializer put the served model (None: not in an InferenceService)."""
+    openai_api_key: Optional[str] = None
+    """OPENAI_API_KEY: bearer token for an external OpenAI-compatible generator endpoint."""
     torch: TorchProcess = field(default_factory=TorchProcess)
     jax: JaxProcess = field(default_factory=JaxProcess)
     faults: Faults = field(default_factory=Faults)
@@ -150,6 +154,8 @@ class RunContext:
             ray_worker=env.get(Env.RAY_WORKER) == "1",
             ray_address=env.get("RAY_ADDRESS") or None,
             ray_storage=env.get(Env.RAY_STORAGE) or DEFAULT_RAY_STORAGE,
+            model_dir=env.get(Env.MODEL_DIR) or None,
+            openai_api_key=env.get("OPENAI_API_KEY") or None,
             torch=TorchProcess.from_env(env),
             jax=JaxProcess.from_env(env),
             faults=Faults.from_env(env),
