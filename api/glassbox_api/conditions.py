@@ -115,6 +115,10 @@ class Reason(StrEnum):
     UNKNOWN_NODE_POOL = "UnknownNodePool"
     TOO_MANY_ACCELERATORS = "TooManyAccelerators"
     NO_ARTIFACT_STORE = "NoArtifactStore"
+    LOCAL_BACKEND_DISABLED = "LocalBackendDisabled"
+    """backend local asked for, and the operator's configuration does not allow it (security.allowLocalBackend)."""
+    ENDPOINT_NEEDS_CREDENTIALS = "EndpointNeedsCredentials"
+    """spec.storage.endpoint names a store other than the configured one, without its own secretRef."""
 
 
 __all__ = ["ACTIVE_PHASES", "Cond", "Phase", "Reason", "TERMINAL_PHASES"]

@@ -4,7 +4,9 @@ Resources not yet created have no uid: a placeholder stands in (ownerReferences,
 fromRun reference cannot be resolved without the cluster: it is shown as the reference itself.
 Without --config a resource that names no store endpoint is rendered against a placeholder
 endpoint (a GitOps preview should not need the cluster's config) and a note on stderr says so;
-with --config render is as strict as the operator, which refuses it (NoArtifactStore).
+with --config render is as strict as the operator, which refuses it (NoArtifactStore). Likewise
+without --config backend local is rendered (the tiny examples run that way on a laptop), while an
+operator with the chart's defaults refuses it (LocalBackendDisabled), as render with --config does.
 """
 
 from __future__ import annotations
@@ -79,6 +81,8 @@ def placeholder_note(path: Path, placeheld: dict[str, StoreTarget]) -> str:
 def render_file(path: Path, config_path: Optional[str] = None) -> int:
     try:
         config = load_config(config_path)
+        if not config_path:
+            config = config.model_copy(update={"security": config.security.model_copy(update={"allow_local_backend": True})})
         text, placeheld = render_text(path, config, None if config_path else with_placeholder_store(config))
     except InvalidResource as err:
         print(str(err), file=sys.stderr)

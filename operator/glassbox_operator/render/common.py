@@ -15,6 +15,7 @@ from glassbox_api.podcontract import SPEC_FILE, SPEC_KEY, SPEC_MOUNT, Env, argv
 
 from ..context import STAGE_SERVE, Context
 from ..naming import child_name, label_value
+from . import security
 
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "glassbox", "app.kubernetes.io/part-of": "glassbox"}
@@ -87,13 +88,24 @@ def backend(ctx: Context) -> str:
     """The backend of the current stage; the operator default applies when the spec leaves it out."""
     res = workload_resources(ctx)
     if ctx.plan.stage == STAGE_SERVE:
-        return "local" if res.backend == "local" else "serving"
+        return _local_allowed(ctx, "local" if res.backend == "local" else "serving")
     allowed = ctx.home.backends
     chosen = res.backend if "backend" in res.model_fields_set else ctx.config.defaults.backend
     if chosen not in allowed:
         chosen = res.backend
     if chosen not in allowed:
         raise RenderError(Reason.UNSUPPORTED_BACKEND, f"{ctx.kind} cannot run on backend {chosen}; use one of {', '.join(allowed)}")
+    return _local_allowed(ctx, chosen)
+
+
+def _local_allowed(ctx: Context, chosen: str) -> str:
+    """Backend local runs the workload inside the operator's own pod, with its identity: only where
+    the operator's configuration allows it (security.allowLocalBackend; `glassbox run` needs none)."""
+    if chosen == "local" and not ctx.config.security.allow_local_backend:
+        raise RenderError(Reason.LOCAL_BACKEND_DISABLED,
+                          "backend local (a process inside the operator's pod, with the operator's identity) is "
+                          "disabled on this cluster: use backend job, jobset or ray (the chart value "
+                          "security.allowLocalBackend enables it, for development clusters)")
     return chosen
 
 
@@ -159,15 +171,33 @@ class StoreTarget:
     secure: bool = True
     region: str = "us-east-1"
     secret: Optional[str] = None
+    configured: bool = True
+    """The operator's configured endpoint (its own credentials apply); False: an endpoint the spec
+    names, reached only with the spec's own Secret (spec.storage.secretRef)."""
+
+
+def _is_configured(ctx: Context, endpoint: str, secure: bool) -> bool:
+    """endpoint (host:port) over this scheme is the store the operator is configured for: the only
+    place its credentials, and the configured Secret, go. Plain HTTP to the configured host is not."""
+    cfg = ctx.config.storage
+    return bool(cfg.endpoint) and endpoint.lower() == cfg.endpoint.lower() and secure == cfg.secure
 
 
 def store_target(ctx: Context) -> StoreTarget:
     cfg = ctx.config.storage
     st = ctx.spec.storage
     endpoint, secure = cfg.endpoint or None, cfg.secure
+    configured = True
     if st.endpoint:
         u = urlsplit(st.endpoint)
         endpoint, secure = u.netloc, u.scheme == "https"
+        configured = _is_configured(ctx, endpoint, secure)
+        if not configured and st.secret_ref is None:
+            raise RenderError(
+                Reason.ENDPOINT_NEEDS_CREDENTIALS,
+                f"spec.storage.endpoint {st.endpoint} is not the operator's configured store, whose credentials "
+                "are used nowhere else: set spec.storage.secretRef to a Secret with this endpoint's credentials",
+            )
     bucket = st.bucket or cfg.bucket
     prefix = (st.prefix if st.prefix is not None else cfg.prefix).strip("/")
     secret = st.secret_ref.name if st.secret_ref else cfg.credentials_secret
@@ -180,7 +210,7 @@ def store_target(ctx: Context) -> StoreTarget:
             "no artifact store: set spec.storage.endpoint or the operator's storage.endpoint (chart values)",
         )
     uri = f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
-    return StoreTarget(uri=uri, endpoint=endpoint, secure=secure, region=cfg.region, secret=secret)
+    return StoreTarget(uri=uri, endpoint=endpoint, secure=secure, region=cfg.region, secret=secret, configured=configured)
 
 
 def run_uri(ctx: Context) -> str:
@@ -282,7 +312,7 @@ def container(ctx: Context, name: str, place: Placement, *, command: Optional[li
     }
     if ports:
         c["ports"] = ports
-    return c
+    return security.harden_container(ctx, c)
 
 
 def pod_spec(ctx: Context, containers: list[dict[str, Any]], place: Placement, *, restart: Optional[str] = "Never") -> dict[str, Any]:
@@ -299,7 +329,7 @@ def pod_spec(ctx: Context, containers: list[dict[str, Any]], place: Placement, *
     pc = priority_class(ctx)
     if pc:
         spec["priorityClassName"] = pc
-    return spec
+    return security.harden_pod(ctx, spec)
 
 
 def pod_template(ctx: Context, component: str, spec: dict[str, Any], annotations: Optional[dict[str, str]] = None) -> dict[str, Any]:

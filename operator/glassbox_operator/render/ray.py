@@ -8,8 +8,9 @@ from dataclasses import replace
 from typing import Any
 
 from ..context import Context
+from . import security
 from .common import (
-    MISSING, ChildState, container, metadata, placement, pod_spec, pod_template, workers,
+    MISSING, ChildState, container, image, metadata, placement, pod_spec, pod_template, workers,
     workload_command, workload_name,
 )
 
@@ -22,6 +23,23 @@ def _ray_pod(ctx: Context, name: str, place: Any) -> dict[str, Any]:
     c = container(ctx, name, place, command=None)
     del c["command"]
     return pod_template(ctx, "workload", pod_spec(ctx, [c], place, restart=None))
+
+
+def _submitter_pod(ctx: Context, place: Any) -> dict[str, Any]:
+    """The pod of the Job that KubeRay starts to run `ray job submit` (K8sJobMode): KubeRay's own
+    default has no security context, which a restricted namespace refuses. KubeRay fills in the
+    command; the container needs no store access, so no store environment."""
+    c = security.harden_container(ctx, {
+        "name": "ray-job-submitter",
+        "image": image(ctx),
+        "resources": {"requests": {"cpu": "500m", "memory": "200Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
+    })
+    spec = security.harden_pod(ctx, {"containers": [c], "restartPolicy": "Never"})
+    if place.node_selector:
+        spec["nodeSelector"] = dict(place.node_selector)
+    if place.tolerations:
+        spec["tolerations"] = list(place.tolerations)
+    return pod_template(ctx, "submitter", spec)
 
 
 def render(ctx: Context) -> list[dict[str, Any]]:
@@ -40,6 +58,7 @@ def render(ctx: Context) -> list[dict[str, Any]]:
             "entrypoint": shlex.join(workload_command(ctx)),
             "shutdownAfterJobFinishes": True,
             "ttlSecondsAfterFinished": TTL_AFTER_FINISHED,
+            "submitterPodTemplate": _submitter_pod(ctx, head),
             "rayClusterSpec": {
                 "headGroupSpec": {"rayStartParams": {"num-gpus": "0"}, "template": _ray_pod(ctx, "ray-head", head)},
                 "workerGroupSpecs": [{

@@ -20,10 +20,13 @@ def example(name: str) -> dict[str, Any]:
     return yaml.safe_load((ROOT / "examples" / name).read_text())
 
 
-def config(**storage: Any) -> OperatorConfig:
+def config(*, allow_local: bool = True, **storage: Any) -> OperatorConfig:
+    """The chart's defaults with a store endpoint; the tables exercise every backend, so the local
+    backend is allowed unless allow_local=False (the chart's default: test_security.py)."""
     base = default_config()
     st = {"endpoint": "minio.storage:9000", "secure": False, **storage}
-    return base.model_copy(update={"storage": base.storage.model_copy(update=st)})
+    security = base.security.model_copy(update={"allow_local_backend": allow_local})
+    return base.model_copy(update={"storage": base.storage.model_copy(update=st), "security": security})
 
 
 def resource(doc: dict[str, Any], *, name: str = "r", uid: str = UID, generation: int = 1, **spec_updates: Any) -> Resource:
