@@ -18,9 +18,14 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from glassbox_api.constants import LABEL_UID
-from glassbox_api.podcontract import is_permanent
+from glassbox_api.podcontract import Env, is_permanent
 
 from .render.common import MISSING, ChildState
+
+
+CREDENTIAL_ENV = frozenset({Env.S3_ACCESS_KEY, Env.S3_SECRET_KEY, Env.S3_SESSION_TOKEN, Env.AWS_ACCESS_KEY_ID,
+                            Env.AWS_SECRET_ACCESS_KEY, "AWS_SESSION_TOKEN"})
+"""Variables of the operator's environment that carry credentials: never inherited by a process."""
 
 
 class LocalRunner:
@@ -45,8 +50,9 @@ class LocalRunner:
         except (OSError, ValueError):
             return False
 
-    def ensure(self, child: dict[str, Any]) -> None:
-        """Start the process unless it was started before (running or finished)."""
+    def ensure(self, child: dict[str, Any], secret_env: Optional[Mapping[str, str]] = None) -> None:
+        """Start the process unless it was started before (running or finished). Its environment is
+        the operator's without any store credentials, plus secret_env (those of its store target)."""
         d = self._dir(child)
         if (d / "pid").exists():
             return
@@ -56,7 +62,8 @@ class LocalRunner:
         argv = [self.python if a == "python" else a for a in child["spec"]["argv"]]
         argv = [str(spec_file) if a == "{spec}" else a for a in argv]
         script = f"{shlex.join(argv)} >{shlex.quote(str(d / 'log'))} 2>&1; echo $? >{shlex.quote(str(d / 'exit.tmp'))}; mv {shlex.quote(str(d / 'exit.tmp'))} {shlex.quote(str(d / 'exit'))}"
-        proc = subprocess.Popen(["/bin/sh", "-c", script], env={**self.env, **child["spec"]["env"]},
+        env = {k: v for k, v in self.env.items() if k not in CREDENTIAL_ENV}
+        proc = subprocess.Popen(["/bin/sh", "-c", script], env={**env, **child["spec"]["env"], **(secret_env or {})},
                                 start_new_session=True, stdin=subprocess.DEVNULL)
         self._procs[d] = proc
         (d / "pid").write_text(str(proc.pid))

@@ -29,6 +29,7 @@ from .observed import MemoryView, Watched
 from .render import serving
 from .render.common import MISSING, ChildState, RenderError, store_target
 from .status import Event, Observation, compute, plan_of
+from .storecreds import StoreCredentials
 
 log = logging.getLogger("glassbox.reconcile")
 
@@ -127,6 +128,7 @@ class Reconciler:
         # Per resource uid: (kind, name) of each child -> (digest of the body applied, when).
         self._applied: dict[str, dict[tuple[str, str], tuple[str, float]]] = {}
         self._s3_clients: dict[S3Settings, Any] = {}
+        self.credentials = StoreCredentials(kube, config)
 
     # ---- reading the store --------------------------------------------------------------------
     def _store(self, uri: str, settings: Optional[S3Settings]) -> ArtifactStore:
@@ -151,7 +153,7 @@ class Reconciler:
         """(the manifest or None when nothing is published yet, None) or (None, why it is unreadable)."""
         t = store_target(ctx)
         try:
-            settings = S3Settings.from_env(endpoint=t.endpoint, secure=t.secure, region=t.region) if t.endpoint else None
+            settings = self.credentials.settings(ctx.namespace, t)
             return read_manifest(self._store(run_uri, settings)), None
         except (StoreError, OSError, ValueError) as exc:
             log.info("manifest of %s unreadable: %s", run_uri, exc)
@@ -332,7 +334,9 @@ class Reconciler:
         applied = self._applied.setdefault(ctx.uid, {})
         for child in children:
             if child["kind"] == "LocalProcess":
-                self.local.ensure(child)
+                # Allowed by the configuration only (security.allowLocalBackend): the process gets
+                # the credentials of its store target, none of the operator's others.
+                self.local.ensure(child, self.credentials.for_target(ctx.namespace, store_target(ctx)).env())
                 continue
             key, digest = _child_key(child), _digest(child)
             seen = applied.get(key)

@@ -45,6 +45,15 @@ def _truthy(v: str) -> bool:
     return v.strip().lower() in ("1", "true", "yes", "on")
 
 
+def _host(endpoint: str) -> str:
+    return (urlsplit(endpoint).netloc if "://" in endpoint else endpoint).strip().rstrip("/").lower()
+
+
+def _same_host(given_for: Optional[str], target: Optional[str]) -> bool:
+    """Credentials given for `given_for` (None: for whatever endpoint is in use) may go to target."""
+    return not given_for or not target or _host(given_for) == _host(target)
+
+
 def _read_secret_dir(d: Path, names: tuple[str, ...]) -> Optional[str]:
     for n in names:
         p = d / n
@@ -83,10 +92,17 @@ class S3Settings:
         """Read GLASSBOX_S3_* (then AWS_*), or a mounted Secret directory, for anything not overridden."""
         env = os.environ if env is None else env
         endpoint = env.get(Env.S3_ENDPOINT) or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+        env_endpoint = endpoint
         secret_dir = Path(env.get(Env.S3_CREDENTIALS_DIR) or DEFAULT_SECRET_DIR)
         have_dir = secret_dir.is_dir()
-        if not endpoint and have_dir:
-            endpoint = _read_secret_dir(secret_dir, ("endpoint", Env.S3_ENDPOINT))
+        dir_endpoint = _read_secret_dir(secret_dir, ("endpoint", Env.S3_ENDPOINT)) if have_dir else None
+        if not endpoint:
+            endpoint = dir_endpoint
+        # Credentials go only to the endpoint they were given for: the environment's to the
+        # environment's endpoint, a mounted Secret's to the endpoint it names (when it names one).
+        target = overrides.get("endpoint") or endpoint
+        env_creds_apply = _same_host(env_endpoint, target)
+        have_dir = have_dir and _same_host(dir_endpoint, target)
         secure = True
         if endpoint and "://" in endpoint:
             u = urlsplit(endpoint)
@@ -95,9 +111,11 @@ class S3Settings:
         if env.get(Env.S3_SECURE):
             secure = _truthy(env[Env.S3_SECURE])
 
-        access = env.get(Env.S3_ACCESS_KEY) or env.get(Env.AWS_ACCESS_KEY_ID)
-        secret = env.get(Env.S3_SECRET_KEY) or env.get(Env.AWS_SECRET_ACCESS_KEY)
-        token = env.get(Env.S3_SESSION_TOKEN) or env.get("AWS_SESSION_TOKEN")
+        access = secret = token = None
+        if env_creds_apply:
+            access = env.get(Env.S3_ACCESS_KEY) or env.get(Env.AWS_ACCESS_KEY_ID)
+            secret = env.get(Env.S3_SECRET_KEY) or env.get(Env.AWS_SECRET_ACCESS_KEY)
+            token = env.get(Env.S3_SESSION_TOKEN) or env.get("AWS_SESSION_TOKEN")
         if not (access and secret) and have_dir:
             access = _read_secret_dir(secret_dir, _ACCESS_NAMES)
             secret = _read_secret_dir(secret_dir, _SECRET_NAMES)
