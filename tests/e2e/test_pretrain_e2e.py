@@ -80,6 +80,7 @@ class Operator:
             "storage": {**values["storage"], "endpoint": s3.host, "secure": s3.secure, "bucket": bucket,
                         "prefix": "runs", "region": s3.region},
             "defaults": values["defaults"],
+            "security": {"allowLocalBackend": True},  # off by default (LocalBackendDisabled)
             "localStateDir": str(self.state_dir),
         }))
         self.proc: Optional[subprocess.Popen] = None
