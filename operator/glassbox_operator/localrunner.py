@@ -28,6 +28,21 @@ CREDENTIAL_ENV = frozenset({Env.S3_ACCESS_KEY, Env.S3_SECRET_KEY, Env.S3_SESSION
 """Variables of the operator's environment that carry credentials: never inherited by a process."""
 
 
+SERVING_PREFIX = "serving: "
+"""The line a service kind's workload prints once it serves (DESIGN.md section 6)."""
+
+
+def serving_url(log: Path, limit: int = 1 << 20) -> Optional[str]:
+    """The URL of the last `serving: URL` line in the first `limit` bytes of a process's log."""
+    try:
+        with open(log, "rb") as f:
+            head = f.read(limit).decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    urls = [line[len(SERVING_PREFIX):].strip() for line in head.splitlines() if line.startswith(SERVING_PREFIX)]
+    return urls[-1] if urls else None
+
+
 class LocalRunner:
     def __init__(self, state_dir: str | Path, python: str = sys.executable, env: Optional[Mapping[str, str]] = None):
         self.root = Path(state_dir)
@@ -88,6 +103,9 @@ class LocalRunner:
         if not (d / "pid").exists():
             return MISSING
         if self._alive(d):
+            url = serving_url(d / "log")
+            if url:
+                return ChildState("Running", "Serving", ready=True, endpoint=url)
             return ChildState("Running", "ProcessRunning")
         return ChildState("Failed", "ProcessLost", "the process ended without an exit code (host restarted?)")
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from glassbox_api.podcontract import Env, argv
 
-from ..context import Context
+from ..context import STAGE_SERVE, Context
 from .common import labels, spec_document, stage_arg, store_target, workload_name
 
 API_VERSION, KIND = "glassbox.dev/local", "LocalProcess"
@@ -26,7 +26,10 @@ def render(ctx: Context) -> list[dict[str, Any]]:
         "spec": {
             # "python" is the operator's own interpreter; the runner writes the document to the
             # spec file and fills in its path.
-            "argv": [*argv(ctx.kind, "{spec}", stage_arg(ctx)), "--store", t.uri, "--run-id", ctx.uid],
+            # a model server takes a free port (several may run on one host) and says which in its
+            # `serving: URL` line, which the runner reads for readiness and the endpoint
+            "argv": [*argv(ctx.kind, "{spec}", stage_arg(ctx)), "--store", t.uri, "--run-id", ctx.uid,
+                     *(["--port", "0"] if ctx.plan.stage == STAGE_SERVE else [])],
             "env": env,
             "document": spec_document(ctx),
         },

@@ -49,7 +49,9 @@ def test_every_kind_has_exactly_one_home():
     ("finetune-tiny.yaml", [STAGE_RUN]),
     ("kgharvest-tiny.yaml", [STAGE_RUN]),
     ("metriceval-tiny.yaml", [STAGE_RUN]),
-    ("scorer-tiny.yaml", [STAGE_SERVE]),
+    ("scorer-tiny.yaml", [STAGE_TRAIN, STAGE_SERVE]),
+    ("scorer-gpu.yaml", [STAGE_SERVE]),
+    ("scorer-adapt-gpu.yaml", [STAGE_TRAIN, STAGE_SERVE]),
     ("dialogbot-tiny.yaml", [STAGE_TRAIN, STAGE_SERVE]),
 ])
 def test_stages_of_each_kind(file, stages):

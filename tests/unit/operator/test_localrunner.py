@@ -126,3 +126,22 @@ def test_a_permanent_exit_code_is_a_permanent_failure(tmp_path: Path):
     assert st.state == "Failed" and st.permanent and "exit code 4" in st.message
     st = until(lambda: (s := r.observe(flaky)).state != "Running" and s)
     assert st.state == "Failed" and not st.permanent
+
+
+def test_a_model_server_is_ready_once_it_prints_its_serving_line(tmp_path: Path):
+    """A service's local process is Running but not ready until `serving: URL` (DESIGN.md section 6);
+    then ready, with that URL as the endpoint."""
+    flag = tmp_path / "go"
+    c = child(py(f"import os, time\nprint('loading weights', flush=True)\n"
+                 f"while not os.path.exists({str(flag)!r}): time.sleep(0.02)\n"
+                 "print('serving: http://127.0.0.1:43210', flush=True)\ntime.sleep(60)"), name="r-srv")
+    r = LocalRunner(tmp_path)
+    r.ensure(c)
+    try:
+        st = until(lambda: (s := r.observe(c)).state == "Running" and s)
+        assert st.reason == "ProcessRunning" and not st.ready and st.endpoint is None
+        flag.write_text("x")
+        st = until(lambda: (s := r.observe(c)).ready and s)
+        assert st and st.state == "Running" and st.endpoint == "http://127.0.0.1:43210"
+    finally:
+        r.stop("ns", "u1", "r-srv")

@@ -143,7 +143,7 @@ def test_refused_resource_is_failed_with_reason_condition_and_warning():
     ],
 )
 def test_service_readiness_and_endpoint(ws, phase, ready, endpoint):
-    res = resource(example("scorer-tiny.yaml"), replicas=2)
+    res = resource(example("scorer-gpu.yaml"), replicas=2)
     out = run(res, None, ws, replicas=2, selector="serving.kserve.io/inferenceservice=r")
     st = out.status
     assert st["phase"] == phase and conds(st)["Ready"]["status"] == ready
