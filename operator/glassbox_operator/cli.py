@@ -26,9 +26,12 @@ def run(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="A glassbox resource YAML file."),
     store: Optional[str] = typer.Option(None, "--store", help="Publish here: a directory or s3://bucket/prefix (default: ./glassbox-runs)."),
     name: Optional[str] = typer.Option(None, "--name", help="Which resource of a multi-document file."),
+    host: Optional[str] = typer.Option(None, "--host", help="Service kinds: address to serve on (default 127.0.0.1)."),
+    port: Optional[int] = typer.Option(None, "--port", help="Service kinds: port to serve on (default 8080; 0 picks a free one)."),
 ) -> None:
-    """Run one resource on this machine (the embedded default): same validation, same workload code."""
-    raise typer.Exit(runner.run_local(file, store=store, name=name))
+    """Run one resource on this machine (the embedded default): same validation, same workload code.
+    A service kind trains (if it has a training stage), then serves until Ctrl-C or SIGTERM."""
+    raise typer.Exit(runner.run_local(file, store=store, name=name, host=host, port=port))
 
 
 @app.command()

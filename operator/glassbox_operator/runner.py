@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -76,10 +77,20 @@ def workload_command(args: list[str]) -> int:
             "extra for this kind (e.g. pip install 'glassbox[train]' or 'glassbox[jax]')."
         )
         return EXIT_NOT_RUNNABLE
-    return subprocess.call([sys.executable, "-m", ENTRY_MODULE, *args])
+    proc = subprocess.Popen([sys.executable, "-m", ENTRY_MODULE, *args])
+    # SIGTERM goes on to the workload (a model server drains and exits 0); Ctrl-C reaches it through
+    # the terminal's process group already, so here it only must not kill us before the workload ends.
+    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, lambda sig, frame: proc.send_signal(sig)),
+                signal.SIGINT: signal.signal(signal.SIGINT, lambda sig, frame: None)}
+    try:
+        return proc.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
-def run_local(path: Path, store: Optional[str] = None, name: Optional[str] = None) -> int:
+def run_local(path: Path, store: Optional[str] = None, name: Optional[str] = None,
+              host: Optional[str] = None, port: Optional[int] = None) -> int:
     """`glassbox run FILE`: validate, then run the workload with a local (or S3) store."""
     try:
         resources = load_resources(path)
@@ -108,5 +119,7 @@ def run_local(path: Path, store: Optional[str] = None, name: Optional[str] = Non
                 "--spec", str(spec_file),
                 "--store", store,
                 "--run-id", local_run_id(resource),
+                *(["--host", host] if host else []),
+                *(["--port", str(port)] if port is not None else []),
             ]
         )
