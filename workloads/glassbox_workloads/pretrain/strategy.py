@@ -16,6 +16,7 @@ import torch
 from glassbox_api.kinds.pretrainrun import Optimizer, PretrainTraining
 
 from ..runtime.context import TorchProcess
+from .precision import MasterCopy
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -75,21 +76,36 @@ class Strategy:
     """One process, no wrapping. Subclasses add the parallelism."""
 
     name = "single"
+    master: Optional[MasterCopy] = None
 
-    def __init__(self, model, training: PretrainTraining, dist: DistInfo):
-        self.dist = dist
-        self.training = training
-        self.model = model.to(dist.device)
-        self.optimizer: torch.optim.Optimizer = make_optimizer(self.model, training.optimizer)
-        self.bf16 = training.precision == "bf16" and dist.device.type == "cuda"
+    def __init__(self, model, training: PretrainTraining, dist: DistInfo, *, cpu_bf16: bool = False):
+        self.model = self._place(model, training, dist, cpu_bf16)
+        self.optimizer: torch.optim.Optimizer = make_optimizer(self.opt_model, training.optimizer)
+
+    def _place(self, model, training: PretrainTraining, dist: DistInfo, cpu_bf16: bool):
+        """Move the model to the device and settle its precision (bf16 parameters get an fp32 master).
+
+        CPU runs compute in fp32 unless cpu_bf16 (tests of the bf16 paths on machines without GPUs)."""
+        self.dist, self.training = dist, training
+        self.bf16 = training.precision == "bf16" and (dist.device.type == "cuda" or cpu_bf16)
+        model = model.to(dist.device)
+        if self.bf16 and getattr(training, "param_dtype", "fp32") == "bf16":
+            self.master = MasterCopy(model)
+        return model
 
     @property
     def eval_model(self):
         return self.model
 
+    @property
+    def opt_model(self):
+        """The module whose parameters the optimizer steps and checkpoints publish: the fp32 master
+        where parameters are bf16, else the model itself."""
+        return self.master.master if self.master is not None else self.eval_model
+
     def autocast(self):
         if self.bf16:
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+            return torch.autocast(self.dist.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     def sync_context(self, last_micro: bool):
@@ -118,17 +134,22 @@ class Strategy:
 
     def clip(self) -> torch.Tensor:
         c = self.training.grad_clip
-        params = [p for p in self.model.parameters() if p.grad is not None]
+        if self.master is not None:
+            self.master.grads_to_master()
+        params = [p for p in self.opt_model.parameters() if p.grad is not None]
         # max_norm=inf still returns the norm, so it is logged even when clipping is off.
         return torch.nn.utils.clip_grad_norm_(params, c if c > 0 else float("inf"))
 
     def step(self) -> None:
         self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
+        if self.master is not None:
+            self.master.write_back()
+        else:
+            self.optimizer.zero_grad(set_to_none=True)
 
     # ---- state -------------------------------------------------------------------------------
     def full_model_state(self) -> Optional[dict[str, torch.Tensor]]:
-        return {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
+        return {k: v.detach().cpu() for k, v in self.opt_model.state_dict().items()}
 
     # Optimizer state is saved keyed by parameter names (torch.distributed.checkpoint's full form),
     # the same for every strategy, so a run checkpointed under FSDP resumes under DDP and back.
@@ -140,28 +161,25 @@ class Strategy:
     def full_optimizer_state(self) -> Optional[dict[str, Any]]:
         from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
 
-        return get_optimizer_state_dict(self.eval_model, self.optimizer, options=self._opts())
+        return get_optimizer_state_dict(self.opt_model, self.optimizer, options=self._opts())
 
     def load_optimizer_state(self, state: dict[str, Any]) -> None:
         from torch.distributed.checkpoint.state_dict import set_optimizer_state_dict
 
-        set_optimizer_state_dict(self.eval_model, self.optimizer, optim_state_dict=state,
+        set_optimizer_state_dict(self.opt_model, self.optimizer, optim_state_dict=state,
                                  options=self._opts(broadcast_from_rank0=False))
 
 
 class DDPStrategy(Strategy):
     name = "ddp"
 
-    def __init__(self, model, training: PretrainTraining, dist: DistInfo):
+    def __init__(self, model, training: PretrainTraining, dist: DistInfo, *, cpu_bf16: bool = False):
         from torch.nn.parallel import DistributedDataParallel as DDP
 
-        self.dist = dist
-        self.training = training
-        self.inner = model.to(dist.device)
+        self.inner = self._place(model, training, dist, cpu_bf16)
         ids = [dist.device.index] if dist.device.type == "cuda" else None
         self.model = DDP(self.inner, device_ids=ids)
-        self.optimizer = make_optimizer(self.inner, training.optimizer)
-        self.bf16 = training.precision == "bf16" and dist.device.type == "cuda"
+        self.optimizer = make_optimizer(self.opt_model, training.optimizer)
 
     @property
     def eval_model(self):
@@ -172,7 +190,7 @@ class DDPStrategy(Strategy):
         return contextlib.nullcontext() if last_micro else self.model.no_sync()
 
     def full_model_state(self):
-        return {k: v.detach().cpu() for k, v in self.inner.state_dict().items()} if self.dist.is_main else None
+        return {k: v.detach().cpu() for k, v in self.opt_model.state_dict().items()} if self.dist.is_main else None
 
     def full_optimizer_state(self):
         return super().full_optimizer_state() if self.dist.is_main else None
@@ -183,13 +201,10 @@ class FSDPStrategy(Strategy):
 
     name = "fsdp"
 
-    def __init__(self, model, training: PretrainTraining, dist: DistInfo):
+    def __init__(self, model, training: PretrainTraining, dist: DistInfo, *, cpu_bf16: bool = False):
         from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
-        self.dist = dist
-        self.training = training
-        self.bf16 = training.precision == "bf16" and dist.device.type == "cuda"
-        model = model.to(dist.device)
+        model = self._place(model, training, dist, cpu_bf16)  # paramDtype bf16 is ddp-only (CEL)
         mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) if self.bf16 else MixedPrecisionPolicy()
         for layer in _decoder_layers(model):
             fully_shard(layer, mp_policy=mp)
@@ -228,7 +243,8 @@ class DeepSpeedStrategy(Strategy):
     name = "deepspeed"
     STATE_KEYS = ("exp_avg", "exp_avg_sq")
 
-    def __init__(self, model, training: PretrainTraining, dist: DistInfo, micro_batch: int, grad_accum: int):
+    def __init__(self, model, training: PretrainTraining, dist: DistInfo, micro_batch: int, grad_accum: int, *,
+                 cpu_bf16: bool = False):
         try:
             import deepspeed
         except ImportError as exc:
@@ -243,7 +259,7 @@ class DeepSpeedStrategy(Strategy):
                                      rank=0, world_size=1)
         self.dist = dist
         self.training = training
-        self.bf16 = training.precision == "bf16" and dist.device.type == "cuda"
+        self.bf16 = training.precision == "bf16" and (dist.device.type == "cuda" or cpu_bf16)
         self.stage = training.zero_stage or 2
         o = training.optimizer
         cfg = {
@@ -255,9 +271,21 @@ class DeepSpeedStrategy(Strategy):
             "steps_per_print": 1 << 30,
         }
         model = model.to(dist.device)
+        # The engine casts the module to bf16 and builds its fp32 master from the rounded copy; keep
+        # the true fp32 weights (a fresh init or a resumed checkpoint's master) to put back.
+        exact = {n: p.detach().cpu().clone() for n, p in model.named_parameters()} if self.bf16 else None
         opt = torch.optim.AdamW(param_groups(model, o.weight_decay), lr=0.0, betas=(o.beta1, o.beta2), eps=o.eps,
                                 foreach=True)
         self.model, self.optimizer, _, _ = deepspeed.initialize(model=model, optimizer=opt, config=cfg)
+        if exact is not None:
+            self._set_master(exact)
+
+    def _set_master(self, weights: dict[str, torch.Tensor]) -> None:
+        """Make ZeRO's fp32 master copy `weights` exactly (every rank calls; each keeps its partition)."""
+        from deepspeed.utils import safe_set_full_fp32_param
+
+        for n, p in self.eval_model.named_parameters():
+            safe_set_full_fp32_param(p, weights[n].to(self.dist.device, torch.float32))
 
     @property
     def eval_model(self):
@@ -299,11 +327,23 @@ class DeepSpeedStrategy(Strategy):
         return [list(g) for g in groups]
 
     def full_model_state(self):
-        if self.stage == 3:
-            sd = self.model._zero3_consolidated_16bit_state_dict()  # a collective
-        else:
-            sd = self.model.module.state_dict()
-        return {k: v.detach().float().cpu() for k, v in sd.items()} if self.dist.is_main and sd else None
+        """The fp32 master weights, gathered from the ZeRO partitions (a collective: every rank calls).
+
+        Under bf16 the module holds bf16 copies; publishing those would make a resumed run start
+        from rounded weights. Buffers come from the module as they are."""
+        from deepspeed.utils import safe_get_full_fp32_param
+
+        module = self.eval_model
+        params = dict(module.named_parameters(remove_duplicate=False))
+        full: dict[int, torch.Tensor] = {}
+        for p in params.values():
+            if id(p) not in full:
+                full[id(p)] = safe_get_full_fp32_param(p).detach().float().cpu()
+        if not self.dist.is_main:
+            return None
+        buffers = dict(module.named_buffers())
+        return {k: full[id(params[k])] if k in params else buffers[k].detach().cpu()
+                for k in module.state_dict() if k in params or k in buffers}
 
     def _link_state(self) -> None:
         """Point ZeRO 1/2's per-parameter views at the optimizer's moments. DeepSpeed links them once,
@@ -362,14 +402,15 @@ class DeepSpeedStrategy(Strategy):
                 safe_set_full_optimizer_state(p, saved[n][k].to(self.dist.device), k)
 
 
-def make_strategy(name: str, model, training: PretrainTraining, dist: DistInfo, *, micro_batch: int, grad_accum: int) -> Strategy:
+def make_strategy(name: str, model, training: PretrainTraining, dist: DistInfo, *, micro_batch: int, grad_accum: int,
+                  cpu_bf16: bool = False) -> Strategy:
     if name == "deepspeed":
-        return DeepSpeedStrategy(model, training, dist, micro_batch, grad_accum)
+        return DeepSpeedStrategy(model, training, dist, micro_batch, grad_accum, cpu_bf16=cpu_bf16)
     if dist.world_size == 1:
-        return Strategy(model, training, dist)  # the same maths without a process group
+        return Strategy(model, training, dist, cpu_bf16=cpu_bf16)  # the same maths without a process group
     if name == "fsdp":
-        return FSDPStrategy(model, training, dist)
-    return DDPStrategy(model, training, dist)
+        return FSDPStrategy(model, training, dist, cpu_bf16=cpu_bf16)
+    return DDPStrategy(model, training, dist, cpu_bf16=cpu_bf16)
 
 
 def _decoder_layers(model) -> list[torch.nn.Module]:
