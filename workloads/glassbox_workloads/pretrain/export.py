@@ -105,7 +105,9 @@ def write_checkpoint(
 
     hf_logging.disable_progress_bar()  # a bar per checkpoint would bury the training output
     out.mkdir(parents=True, exist_ok=True)
+    dtypes = {v.dtype for v in state_dict.values() if v.is_floating_point()}  # save_pretrained empties the dict
     model.save_pretrained(out, state_dict=state_dict)
+    _config_names_saved_dtype(out, dtypes)
     tokenizer.save_pretrained(out)
     if optimizer_state is not None:
         torch.save(optimizer_state, out / OPTIMIZER_FILE)
@@ -113,6 +115,22 @@ def write_checkpoint(
         torch.save(rng, out / RNG_FILE)
     (out / TRAINER_STATE).write_text(json.dumps(trainer_state, indent=2, sort_keys=True) + "\n")
     return out
+
+
+def _config_names_saved_dtype(out: Path, dtypes: set[torch.dtype]) -> None:
+    """config.json's dtype is the one the weights file holds.
+
+    save_pretrained writes the module's dtype, which is bf16 where the module is a bf16 copy
+    (DeepSpeed's bf16, paramDtype bf16) while the file holds the fp32 master: from_pretrained
+    would then round the published weights on load."""
+    cfg_path = out / "config.json"
+    if len(dtypes) != 1 or not cfg_path.is_file():
+        return
+    name = str(dtypes.pop()).removeprefix("torch.")
+    cfg = json.loads(cfg_path.read_text())
+    if cfg.get("dtype") != name:
+        cfg["dtype"] = name
+        cfg_path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
 
 
 def load_pretrained(path: str | Path):

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import torch
-import torch.nn.functional as F
 
 from glassbox_api.kinds.pretrainrun import PretrainRunSpec
 from glassbox_api.manifest import (
@@ -46,6 +45,7 @@ from ..runtime.spec import Resource
 from . import analysis
 from .config import TrainConfig
 from .data import DataPlan, PreparedData, prepare
+from .loss import fused_cross_entropy, hidden_states_out, plain_cross_entropy
 from .export import (
     OPTIMIZER_FILE,
     RNG_FILE,
@@ -74,6 +74,7 @@ class TrainHooks:
     fault_hook: Optional[FaultHook] = None  # publisher protocol faults
     staging_dir: Optional[Path] = None
     quiet: bool = False
+    cpu_bf16: bool = False  # compute in bf16 on CPU too, so tests reach the bf16 paths without a GPU
 
 
 @dataclass
@@ -137,13 +138,19 @@ class Trainer:
         self.cfg, self.strategy, self.data, self.plan, self.dist = cfg, strategy, data, plan, dist
         self.step = start_step
         self.schedule = cfg.schedule(plan.total_steps)
-        self.vocab = strategy.eval_model.config.vocab_size
+        self.loss_chunk = cfg.training.loss_chunk_tokens
 
     def forward_backward(self, x: torch.Tensor, scale: int) -> torch.Tensor:
         """Next-token cross-entropy on one micro-batch (inputs t[:-1], labels t[1:]); backward."""
-        with self.strategy.autocast():
-            logits = self.strategy.train_model(input_ids=x[:, :-1], use_cache=False).logits
-        loss = F.cross_entropy(logits.float().reshape(-1, self.vocab), x[:, 1:].reshape(-1))
+        if self.loss_chunk:
+            with self.strategy.autocast(), hidden_states_out(self.strategy.eval_model) as head:
+                hidden = self.strategy.train_model(input_ids=x[:, :-1], use_cache=False).logits
+            with self.strategy.autocast():
+                loss = fused_cross_entropy(hidden, head.weight, x[:, 1:], self.loss_chunk)
+        else:
+            with self.strategy.autocast():
+                logits = self.strategy.train_model(input_ids=x[:, :-1], use_cache=False).logits
+            loss = plain_cross_entropy(logits, x[:, 1:])
         self.strategy.backward(loss / scale)
         self.strategy.after_backward()
         return loss.detach()
@@ -297,7 +304,8 @@ class PretrainWorkload(TrainingWorkload[RunResult]):
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.train()
         strategy = make_strategy(spec.training.strategy, model, spec.training, self.dist,
-                                 micro_batch=cfg.micro_batch_size, grad_accum=cfg.grad_accum)
+                                 micro_batch=cfg.micro_batch_size, grad_accum=cfg.grad_accum,
+                                 cpu_bf16=self.hooks.cpu_bf16)
         if spec.training.compile:
             strategy.compile()
         if self.resume_dir is not None:
