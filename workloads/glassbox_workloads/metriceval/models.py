@@ -21,6 +21,10 @@ from glassbox_api.store import ArtifactStore
 from ..runtime import hfmodels
 from ..runtime.errors import BadInput
 
+LM_HEADS = ("lm_head", "cls.")
+"""State-dict prefixes of a language-model head (lm_head: GPT-2, LLaMA, RoBERTa, BART; cls.: BERT):
+they must come from the checkpoint, or the perplexity would be that of a random head."""
+
 DIRECTIONS = ("doc_to_summ", "summ_to_ref", "fact_to_response", "fact_history_to_response")
 
 
@@ -99,5 +103,5 @@ class Models:
                            "point spec.model at weights: uri or fromRun")
         config = AutoConfig.from_pretrained(source.path)
         auto = AutoModelForSeq2SeqLM if getattr(config, "is_encoder_decoder", False) else AutoModelForCausalLM
-        loaded = hfmodels.load(ModelSpec(uri=str(source.path)), auto, field=field, require=("lm_head",))
+        loaded = hfmodels.load(ModelSpec(uri=str(source.path)), auto, field=field, require=LM_HEADS)
         return loaded.model.to(self.device).eval(), loaded.tokenizer
