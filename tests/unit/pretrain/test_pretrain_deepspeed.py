@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 
 from glassbox_api.manifest import read_manifest
 from glassbox_api.store import LocalStore
+from glassbox_workloads.pretrain.resume_state import load_optimizer
 from glassbox_workloads.pretrain.train import TrainHooks, run_pretrain
 from pretrain_tiny import resource, tiny_spec
 from test_pretrain_ddp import STEPS, _compare, _stop_at, free_port, launch
@@ -77,7 +78,7 @@ def test_zero2_resume_is_bit_for_bit(zero2, tmp_path: Path) -> None:
         run_ds(root, stop_at=4)
     run = LocalStore(root).sub(resource(ds_spec(2)).run_prefix)
     assert [c.step for c in read_manifest(run).checkpoints] == [3]
-    opt = torch.load(run.root / read_manifest(run).latest.path / "optimizer.pt", weights_only=False)
+    opt = load_optimizer(run.root / read_manifest(run).latest.path)
     assert len(opt["state"]) == len(zero2[1]) and {float(v["step"]) for v in opt["state"].values()} == {3.0}
     m, w = run_ds(root)
     assert [c.step for c in m.checkpoints] == [3, 6] and m.state == "completed"

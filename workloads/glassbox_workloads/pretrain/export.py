@@ -1,8 +1,9 @@
 """Models from a spec, and checkpoints in the Hugging Face layout (from_pretrained loads each one).
 
 A checkpoint directory holds: config.json, generation_config.json, model.safetensors, the tokenizer
-files (tokenizer.json, tokenizer_config.json...), and, to resume exactly, optimizer.pt, rng.pt and
-trainer_state.json (step, data cursor, loss, global batch).
+files (tokenizer.json, tokenizer_config.json...), and, to resume exactly, the optimizer and RNG
+states (resume_state.py: safetensors + JSON, no pickle) and trainer_state.json (step, data cursor,
+loss, global batch).
 """
 
 from __future__ import annotations
@@ -17,10 +18,9 @@ import torch
 from glassbox_api.kinds.common import ModelSpec
 
 from .data import EOD, PAD
+from .resume_state import save_optimizer, save_rng
 
 TRAINER_STATE = "trainer_state.json"
-OPTIMIZER_FILE = "optimizer.pt"
-RNG_FILE = "rng.pt"
 WEIGHTS_FILE = "model.safetensors"
 
 
@@ -109,10 +109,11 @@ def write_checkpoint(
     model.save_pretrained(out, state_dict=state_dict)
     _config_names_saved_dtype(out, dtypes)
     tokenizer.save_pretrained(out)
+    # Resume state as safetensors + JSON, never pickle: a checkpoint from the store is data.
     if optimizer_state is not None:
-        torch.save(optimizer_state, out / OPTIMIZER_FILE)
+        save_optimizer(optimizer_state, out)
     if rng is not None:
-        torch.save(rng, out / RNG_FILE)
+        save_rng(rng, out)
     (out / TRAINER_STATE).write_text(json.dumps(trainer_state, indent=2, sort_keys=True) + "\n")
     return out
 

@@ -45,10 +45,9 @@ from ..runtime.spec import Resource
 from . import analysis
 from .config import TrainConfig
 from .data import DataPlan, PreparedData, prepare
+from .resume_state import load_optimizer, load_rng
 from .loss import fused_cross_entropy, hidden_states_out, plain_cross_entropy
 from .export import (
-    OPTIMIZER_FILE,
-    RNG_FILE,
     TRAINER_STATE,
     build_config,
     build_model,
@@ -309,8 +308,8 @@ class PretrainWorkload(TrainingWorkload[RunResult]):
         if spec.training.compile:
             strategy.compile()
         if self.resume_dir is not None:
-            strategy.load_optimizer_state(torch.load(self.resume_dir / OPTIMIZER_FILE, weights_only=False))
-            set_rng_state(torch.load(self.resume_dir / RNG_FILE, weights_only=False))
+            strategy.load_optimizer_state(load_optimizer(self.resume_dir))  # no pickle: resume_state.py
+            set_rng_state(load_rng(self.resume_dir))
             self.start = int(self.trainer_state["step"])
             assert run.resume is not None
             run.say(f"resuming from checkpoint step {self.start} ({run.store.uri(run.resume.path)})")

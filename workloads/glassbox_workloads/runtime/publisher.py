@@ -40,7 +40,8 @@ from glassbox_api.store import ArtifactStore, StoreError, join_key, sha256_file
 log = logging.getLogger("glassbox.publisher")
 
 # Files that make a checkpoint resumable rather than only loadable; pruned when keepOptimizer is off.
-RESUME_FILES = ("optimizer.pt", "rng.pt")
+RESUME_FILES = ("optimizer.safetensors", "optimizer.json", "rng.safetensors", "rng.json", "optimizer.pt", "rng.pt")
+"""The resume state (pretrain/resume_state.py), and its pickle form in checkpoints of earlier versions."""
 
 FaultHook = Callable[[str, CheckpointEntry], None]
 
