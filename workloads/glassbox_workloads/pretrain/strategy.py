@@ -319,6 +319,13 @@ class DeepSpeedStrategy(Strategy):
         """The torch AdamW that ZeRO runs on its flat fp32 partitions."""
         return self.optimizer.optimizer
 
+    def _flats(self) -> list[torch.Tensor]:
+        """This rank's flat fp32 partitions, the tensors the torch optimizer keys its state by. ZeRO-3
+        hands them to the optimizer's param_groups only for the duration of a step."""
+        if self.stage == 3:
+            return list(self.optimizer.fp32_partitioned_groups_flat)
+        return [flat for g in self._base.param_groups for flat in g["params"]]
+
     def _lp_groups(self) -> list[list[torch.nn.Parameter]]:
         """The model's parameters per optimizer group, in the order they were handed to the optimizer."""
         groups = getattr(self.optimizer, "bit16_groups", None)  # ZeRO 1/2
@@ -360,8 +367,7 @@ class DeepSpeedStrategy(Strategy):
         self._link_state()
         names = {id(p): n for n, p in self.eval_model.named_parameters()}
         # Every partition steps together; under ZeRO-3 a rank's group may hold no partition at all.
-        step = next((float(st["step"]) for g in self._base.param_groups for flat in g["params"]
-                     if (st := self._base.state.get(flat))), 0.0)
+        step = next((float(st["step"]) for flat in self._flats() if (st := self._base.state.get(flat))), 0.0)
         state: dict[str, Any] = {}
         groups = []
         for hp, lp in zip(self._base.param_groups, self._lp_groups()):
@@ -385,13 +391,12 @@ class DeepSpeedStrategy(Strategy):
         (step,) = steps
         # Torch creates Adam's moments lazily on the first step; create them (zeros at the saved step)
         # so ZeRO links each parameter's fragment to them, then fill in the saved values.
-        for g in self._base.param_groups:
-            for flat in g["params"]:
-                st = self._base.state[flat]
-                if not st:
-                    st["step"] = torch.tensor(step, dtype=torch.float32)
-                    for k in self.STATE_KEYS:
-                        st[k] = torch.zeros_like(flat, memory_format=torch.preserve_format)
+        for flat in self._flats():
+            st = self._base.state[flat]
+            if not st:
+                st["step"] = torch.tensor(step, dtype=torch.float32)
+                for k in self.STATE_KEYS:
+                    st[k] = torch.zeros_like(flat, memory_format=torch.preserve_format)
         self._link_state()
         names = {n: p for n, p in self.eval_model.named_parameters()}
         missing = sorted(set(names) - set(saved))
