@@ -49,6 +49,8 @@ class Ledger:
         final.setdefault("examplesScored", 0)
         self.manifest = m.model_copy(update={**identity, "state": "running", "final": final})
         self.resumed = old is not None
+        self.was_complete = old is not None and old.state == "completed"
+        """An earlier attempt finished this run (nothing is written then)."""
         self._last_write = 0.0
 
     # ---- reading --------------------------------------------------------------------------------

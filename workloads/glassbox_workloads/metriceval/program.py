@@ -95,7 +95,7 @@ def run(resource: Resource, root: ArtifactStore, ctx: RunContext, say: Callable[
     ex = examples_mod.load(spec.data, spec.fields, registry.needs(defs), base_dir)
     ledger = Ledger(store, _identity(resource), len(ex))
     result = EvalResult(run_uri=store.uri())
-    if ledger.resumed and ledger.manifest.state == "completed":
+    if ledger.was_complete:
         say(f"already complete: {len(ex)} examples scored")
         return _finished(result, ledger, already=True)
     try:
