@@ -49,6 +49,10 @@ def render(ctx: Context) -> list[dict[str, Any]]:
     if uri:
         env.append({"name": "STORAGE_URI", "value": uri})
     c = container(ctx, "kserve-container", place, extra_env=env, ports=[{"containerPort": PORT, "protocol": "TCP"}])
+    # Ready once the model is (KServe's v1 model route answers 503 while the weights load); the
+    # model server serves the model under the resource's name (glassbox_workloads.serving).
+    c["readinessProbe"] = {"httpGet": {"path": f"/v1/models/{ctx.name}", "port": PORT},
+                           "periodSeconds": 5, "failureThreshold": 3}
     predictor = pod_spec(ctx, [c], place, restart=None)
     n = replicas(ctx)
     predictor.update({"minReplicas": n, "maxReplicas": max(n, 1)})

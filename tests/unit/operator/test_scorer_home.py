@@ -48,6 +48,7 @@ def test_serving_loads_the_adapted_checkpoint_in_kserve_container():
     pred = isvc["spec"]["predictor"]
     c = pred["containers"][0]
     assert c["name"] == "kserve-container" and c["command"][-2:] == ["--stage", "serve"]
+    assert c["readinessProbe"]["httpGet"] == {"path": "/v1/models/r", "port": 8080}
     env = {e["name"]: e.get("value") for e in c["env"]}
     assert env["STORAGE_URI"] == adapted and env["GLASSBOX_MODEL_DIR"] == "/mnt/models"
     assert pred["minReplicas"] == pred["maxReplicas"] == 4

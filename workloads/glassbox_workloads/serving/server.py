@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import socket
 import sys
 from dataclasses import dataclass
@@ -89,6 +90,10 @@ async def _serve(rest: Any, sock: socket.socket, load: Callable[[], None], ready
     await serving
 
 
+def _drained(sig: int, frame: Any) -> None:
+    log.info("signal %d after the server drained", sig)
+
+
 def serve(models: Sequence[Any], *, load: Callable[[], None], ready: Callable[[], None],
           routers: Sequence[Any] = (), options: Optional[ServeOptions] = None) -> int:
     """Listen, load the weights (load, on a thread), mark the models ready, serve until a signal."""
@@ -97,10 +102,16 @@ def serve(models: Sequence[Any], *, load: Callable[[], None], ready: Callable[[]
     port = sock.getsockname()[1]
     rest = _rest_server(models, routers, port, options.grace_seconds)
     rest.config.host = options.host
+    # uvicorn handles SIGTERM/SIGINT while it serves (drain, shut down) and raises the signal again
+    # afterwards for the handler it found installed: make that one a no-op, so a drained server
+    # exits 0 (Kubernetes, `glassbox run`) instead of dying by the signal.
+    previous = {sig: signal.signal(sig, _drained) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         asyncio.run(_serve(rest, sock, load, ready, options))
     finally:
         sock.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     log.info("model server on port %d stopped", port)
     sys.stdout.flush()
     return 0
