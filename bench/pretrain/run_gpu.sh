@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU checks of the pretrain work in one go (for a lent GPU machine): MFU of the ~1B LLaMA
-# (eager with the plain-loop baseline, then torch.compile), and the tiny example end to end on
+# (eager with the plain-loop baseline, then each speed option: gpu_mfu.py --sweep), and the tiny example end to end on
 # the GPU (bf16 autocast, MFU metric, analysis under autocast). Logs go to ${OUT:-/tmp/gb-gpu}.
 set -uo pipefail
 OUT=${OUT:-/tmp/gb-gpu}
@@ -11,7 +11,8 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT
 $PY -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)" | tee -a "$OUT/gpu.txt"
 (cd bench/pretrain && timeout 300 $PY gpu_mfu.py --steps 10 --warmup 3 2>&1 | tee "$OUT/mfu_eager.txt") ||
   (cd bench/pretrain && timeout 200 $PY gpu_mfu.py --steps 10 --warmup 3 --micro-batch 4 2>&1 | tee "$OUT/mfu_eager_mb4.txt")
-(cd bench/pretrain && timeout 240 $PY gpu_mfu.py --steps 10 --warmup 3 --compile --no-baseline 2>&1 | tee "$OUT/mfu_compile.txt")
+# Every speed option in turn (eager + plain loop, compile, fused chunked loss, bf16 params): one table.
+(cd bench/pretrain && timeout 540 $PY gpu_mfu.py --steps 10 --warmup 3 --sweep 2>&1 | tee "$OUT/mfu_sweep.txt")
 timeout 120 $PY -m glassbox_workloads pretrainrun --spec examples/pretrain-tiny.yaml --store /tmp/gb-gpu-store \
   --run-id gpu00001 2>&1 | tee "$OUT/tiny_gpu.txt"
 $PY -c "

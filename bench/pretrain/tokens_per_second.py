@@ -17,10 +17,11 @@ import torch.nn.functional as F
 from common import argv, header, llama_config, median, random_tokens, synthetic_manifest, table
 
 
-def spec_like(micro: int, accum: int, steps: int):
+def spec_like(micro: int, accum: int, steps: int, loss_chunk: int = 0, bf16_params: bool = False):
     opt = SimpleNamespace(lr=3e-4, min_lr=3e-5, beta1=0.9, beta2=0.95, weight_decay=0.1, eps=1e-8)
     training = SimpleNamespace(micro_batch_size=micro, gradient_accumulation_steps=accum, optimizer=opt,
-                               grad_clip=1.0, warmup_steps=10, precision="bf16", max_steps=steps, strategy="ddp")
+                               grad_clip=1.0, warmup_steps=10, precision="bf16", max_steps=steps, strategy="ddp",
+                               loss_chunk_tokens=loss_chunk, param_dtype="bf16" if bf16_params else "fp32")
     return SimpleNamespace(training=training, data=SimpleNamespace(seq_length=None))
 
 
@@ -38,7 +39,8 @@ def run_glassbox(cfg, tokens, args) -> float:
     from glassbox_workloads.pretrain.train import Trainer
 
     dev = torch.device(args.device)
-    spec = spec_like(args.micro_batch, 1, args.warmup + args.steps)
+    spec = spec_like(args.micro_batch, 1, args.warmup + args.steps, getattr(args, "loss_chunk", 0),
+                     getattr(args, "bf16_params", False))
     spec.data.seq_length = args.seq
     tcfg = TrainConfig(spec)
     data = PreparedData(None, tokens, torch.zeros(len(tokens), dtype=torch.int16), synthetic_manifest(len(tokens), args.seq))
@@ -93,6 +95,20 @@ def run_plain(cfg, tokens, args) -> float:
     return args.steps * args.micro_batch * args.seq / (time.perf_counter() - t0)
 
 
+def add_trainer_options(p: argparse.ArgumentParser) -> None:
+    """The trainer's speed options (spec.training fields); the plain loop never uses them."""
+    p.add_argument("--compile", action="store_true", help="training.compile (both loops)")
+    p.add_argument("--loss-chunk", type=int, default=0, help="training.lossChunkTokens (glassbox only)")
+    p.add_argument("--bf16-params", action="store_true",
+                   help="training.paramDtype bf16 (glassbox only; bf16 is on only on a GPU)")
+
+
+def options(args) -> str:
+    on = [n for n, v in (("torch.compile", args.compile), (f"lossChunkTokens {args.loss_chunk}", args.loss_chunk),
+                         ("paramDtype bf16", args.bf16_params)) if v]
+    return ", ".join(on) or "defaults"
+
+
 def _sync(dev):
     if dev.type == "cuda":
         torch.cuda.synchronize()
@@ -108,6 +124,7 @@ def main() -> None:
     p.add_argument("--hidden", type=int, default=128)
     p.add_argument("--layers", type=int, default=4)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    add_trainer_options(p)
     args = p.parse_args()
     cfg = llama_config(hidden=args.hidden, layers=args.layers, seq=args.seq, inter=int(args.hidden * 8 / 3 // 8 * 8))
     tokens = random_tokens(args.micro_batch * (args.warmup + args.steps) * 2, args.seq, cfg.vocab_size)
@@ -119,7 +136,8 @@ def main() -> None:
     params = sum(p.numel() for p in build(cfg).parameters())
     print()
     print(header(argv(), args.runs))
-    print(table(f"tokens/s, LLaMA {params / 1e6:.1f}M params, batch {args.micro_batch}x{args.seq}, {args.device}", [
+    print(table(f"tokens/s, LLaMA {params / 1e6:.1f}M params, batch {args.micro_batch}x{args.seq}, {args.device}, "
+                f"trainer {options(args)}", [
         ("tokens/s (median)", f"{median(gb):,.0f}", f"{median(pl):,.0f}", f"{median(gb) / median(pl):.3f}x"),
         ("tokens/s (best)", f"{max(gb):,.0f}", f"{max(pl):,.0f}", f"{max(gb) / max(pl):.3f}x"),
     ], header=("metric", "glassbox trainer", "plain torch loop", "ratio")))
