@@ -104,3 +104,17 @@ def test_a_model_without_the_needed_head_is_bad_input_naming_the_field(tmp_path:
     spec = spec.model_copy(update={"model": spec.model.model_copy(update={"uri": None, "architecture": "gpt2"})})
     with pytest.raises(BadInput, match="initialised at random"):
         Models(spec, store=None, namespace="default", base_dir=None).language_model(ModelSpec(architecture="gpt2"), "spec.model")
+
+
+def test_summary_lines_end_with_the_contract_lines_and_survive_a_curve_without_values() -> None:
+    from glassbox_workloads.metriceval.main import summary_lines
+    from glassbox_workloads.metriceval.program import EvalResult
+
+    res = EvalResult(run_uri="s3://b/r", examples=2, results={"rouge-l": 0.5, "perplexity": None},
+                     curve={"metric": "perplexity", "points": 0}, outputs={"scores": {"path": "scores.jsonl"}})
+    lines = summary_lines("x", res)
+    assert lines[-2:] == ["run:      s3://b/r", "manifest: s3://b/r/manifest.json"]
+    assert "scores:   s3://b/r/scores.jsonl" in lines and any(l.strip() == "perplexity     -" for l in lines)
+    res.curve = {"metric": "perplexity", "points": 2, "latest": 3.0, "checkpoint": "step-2", "best": 2.0,
+                 "bestCheckpoint": "step-1"}
+    assert "curve: 2 checkpoints; latest step-2 perplexity 3; best step-1 2" in summary_lines("x", res)

@@ -19,10 +19,10 @@ def summary_lines(name: str, res: EvalResult) -> list[str]:
     out = [f"MetricEval {name}: {head}"]
     for metric, value in res.results.items():
         out.append(f"  {metric:<14} {value:.6g}" if isinstance(value, (int, float)) else f"  {metric:<14} -")
-    if res.curve and res.curve.get("points"):
-        c = res.curve
-        out.append(f"curve: {c['points']} checkpoints; latest {c.get('checkpoint')} {c['metric']} {c.get('latest'):.6g}; "
-                   f"best {c.get('bestCheckpoint')} {c.get('best'):.6g}")
+    c = res.curve or {}
+    if c.get("points") and isinstance(c.get("latest"), (int, float)) and isinstance(c.get("best"), (int, float)):
+        out.append(f"curve: {c['points']} checkpoints; latest {c.get('checkpoint')} {c['metric']} {c['latest']:.6g}; "
+                   f"best {c.get('bestCheckpoint')} {c['best']:.6g}")
     for name_, entry in sorted(res.outputs.items()):
         out.append(f"{name_ + ':':<9} {res.run_uri.rstrip('/')}/{entry['path']}")
     out.append(f"run:      {res.run_uri}")
