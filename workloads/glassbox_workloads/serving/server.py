@@ -36,6 +36,9 @@ class ServeOptions:
     """How long requests in flight may take to finish after SIGTERM."""
     announce: Callable[[str], None] = lambda line: print(line, flush=True)
     """Where the `serving: URL` line goes once ready."""
+    access_log: bool = False
+    """A log line per request (uvicorn's access log and KServe's timing lines); off by default, since
+    per-request logging costs throughput and /metrics already counts and times every request."""
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -55,13 +58,16 @@ def url_of(sock: socket.socket, host: str) -> str:
     return f"http://{'[' + shown + ']' if ':' in shown else shown}:{port}"
 
 
-def _rest_server(models: Sequence[Any], routers: Sequence[Any], port: int, grace: int) -> Any:
+def _rest_server(models: Sequence[Any], routers: Sequence[Any], port: int, grace: int, access_log: bool) -> Any:
     """KServe's REST server with the models registered (not yet ready) and the extra routers."""
     import kserve
     from kserve import model_server as ms
     from kserve.protocol.rest.server import RESTServer
 
-    server = kserve.ModelServer(http_port=port, enable_grpc=False, grace_period=grace)
+    server = kserve.ModelServer(http_port=port, enable_grpc=False, grace_period=grace, enable_latency_logging=access_log)
+    if not access_log:
+        for name in ("kserve.trace", "uvicorn.access"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     for m in models:
         server.register_model(m)  # registered while loading: v1/v2 readiness says false until then
     for r in routers:
@@ -100,7 +106,7 @@ def serve(models: Sequence[Any], *, load: Callable[[], None], ready: Callable[[]
     options = options or ServeOptions()
     sock = bind(options.host, options.port)
     port = sock.getsockname()[1]
-    rest = _rest_server(models, routers, port, options.grace_seconds)
+    rest = _rest_server(models, routers, port, options.grace_seconds, options.access_log)
     rest.config.host = options.host
     # uvicorn handles SIGTERM/SIGINT while it serves (drain, shut down) and raises the signal again
     # afterwards for the handler it found installed: make that one a no-op, so a drained server
