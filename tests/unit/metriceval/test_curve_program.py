@@ -1,21 +1,18 @@
 """checkpoint: each through the MetricEval program: real checkpoints (tiny GPT-2s in Hugging Face
 layout, listed in a source run's manifest) are loaded one by one, each gives one curve point, the
 curve is published as curve.jsonl and summarised (latest, best) in the manifest and summary.json.
-The perplexity function itself is the metrics library's (tested there); here a stand-in reads the
-loaded weights, so the test shows which checkpoint each point was computed on."""
+The perplexity function itself is the metrics library's (tested there); here a stand-in (conftest
+fake_lm) reads the loaded weights, so the test shows which checkpoint each point was computed on."""
 
 from __future__ import annotations
 
 import json
-import sys
-import types
 from pathlib import Path
 
 import pytest
 
 from glassbox_api.manifest import CheckpointEntry, FileEntry, Manifest, checkpoint_dir, read_manifest
 from glassbox_api.store import LocalStore, sha256_file
-from glassbox_workloads.metrics.base import Scores
 from glassbox_workloads.metriceval.program import run
 from glassbox_workloads.runtime import hfmodels
 from glassbox_workloads.runtime.context import RunContext
@@ -45,20 +42,6 @@ def publish_source(root: Path, steps: list[int]) -> LocalStore:
         m = m.with_checkpoint(CheckpointEntry(step=step, tokens=step * 100, loss=10.0 / step, path=path, files=files))
     run.write_json("manifest.json", m.model_copy(update={"state": "completed"}).to_json())
     return run
-
-
-@pytest.fixture
-def fake_lm(monkeypatch):
-    """metrics.lm.perplexity stand-in: per example, the loaded model's tied embedding value."""
-    def perplexity(model, tokenizer, references, sources=None, max_length=512):
-        v = float(model.transformer.wte.weight[0, 0].detach())
-        assert sources is not None and len(sources) == len(references)
-        return Scores([100.0 / v] * len(references), 100.0 / v)
-
-    monkeypatch.setitem(sys.modules, "glassbox_workloads.metrics.lm", types.SimpleNamespace(perplexity=perplexity))
-    import glassbox_workloads.metrics as metrics_pkg
-
-    monkeypatch.setattr(metrics_pkg, "lm", sys.modules["glassbox_workloads.metrics.lm"], raising=False)
 
 
 @pytest.mark.slow

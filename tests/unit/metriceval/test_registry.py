@@ -97,7 +97,7 @@ def test_text_settings_lowercase_and_nltk_tokens_reach_the_word_counting_metrics
     assert registry.Env(spec()).words(["The  cat,"]) == ["The cat,"]
 
 
-def test_geometric_mean_for_perplexity_and_what_each_metric_needs() -> None:
+def test_geometric_mean_for_perplexity_and_what_each_metric_needs(fake_lm) -> None:
     (d,) = registry.resolve(spec(metrics=["perplexity"], model={"uri": "m/"}))
     assert d.corpus == "geomean" and d.models == {"model"} and d.needs == {"references", "source"}
     assert registry.corpus_value(d, [2.0, 8.0]) == pytest.approx(4.0)
@@ -106,3 +106,13 @@ def test_geometric_mean_for_perplexity_and_what_each_metric_needs() -> None:
     defs = registry.resolve(spec(task="dialog", metrics=["engagingness", "bleu-1"],
                                  aligner={"model": {"uri": "m/"}, "layer": 1}))
     assert registry.needs(defs) == {"knowledge", "source", "references"}
+
+
+def test_a_metric_whose_library_function_is_missing_is_refused_before_anything_runs(monkeypatch) -> None:
+    import sys
+    import types
+
+    monkeypatch.setitem(sys.modules, "glassbox_workloads.metrics.lm", types.SimpleNamespace())
+    with pytest.raises(BadInput) as err:
+        registry.resolve(spec(metrics=["rouge-l", "perplexity"], model={"uri": "m/"}))
+    assert err.value.field == "spec.metrics[1]" and "not available" in str(err.value)

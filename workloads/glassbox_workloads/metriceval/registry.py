@@ -38,6 +38,8 @@ class MetricDef:
     """Models it loads: aligner, model (the evaluated LM), bertscore."""
     corpus: str = "mean"
     """How the corpus value comes back after chunked scoring: mean, recompute or set."""
+    lib: tuple[str, str] = ("standard", "rouge")
+    """(module of glassbox_workloads.metrics, function) it calls: checked before anything runs."""
 
     @property
     def per_example(self) -> bool:
@@ -188,24 +190,37 @@ _CTC_NEEDS = {
 
 
 def _table() -> dict[str, MetricDef]:
-    refs = frozenset({"references"})
-    defs: list[MetricDef] = [MetricDef(m, _ctc(m), frozenset(n), frozenset({"aligner"})) for m, n in _CTC_NEEDS.items()]
+    refs, ctc = frozenset({"references"}), frozenset({"aligner"})
+    defs: list[MetricDef] = [MetricDef(m, _ctc(m), frozenset(n), ctc, lib=("ctc.scorers", m)) for m, n in _CTC_NEEDS.items()]
     defs += [MetricDef(f"rouge-{v}", _rouge(lib), refs) for v, lib in
              (("1", "rouge1"), ("2", "rouge2"), ("l", "rougeL"), ("lsum", "rougeLsum"))]
-    defs += [MetricDef(f"bleu-{n}", _bleu(n), refs, corpus="recompute") for n in range(1, 5)]
-    defs += [MetricDef(f"nist-{n}", _nist(n), refs, corpus="recompute") for n in range(1, 6)]
-    defs += [MetricDef("meteor", _meteor, refs)]
-    defs += [MetricDef(f"{k}-{n}", _diversity(k, n), corpus="set") for k in ("dist", "entropy") for n in range(1, 5)]
-    defs += [MetricDef(f"ha-bleu-{n}", _corpus("ha_bleu", n), refs, corpus="set") for n in range(2, 6)]
-    defs += [MetricDef(f"msj-{n}", _corpus("msj", n), refs, corpus="set") for n in range(2, 6)]
-    defs += [MetricDef("tid", _corpus("tid"), refs, corpus="set")]
-    defs += [MetricDef(f"fbd-{p}", _corpus("fbd", p), refs, frozenset({"bertscore"}), corpus="set") for p in "smd"]
-    defs += [MetricDef("bertscore", _bertscore, refs, frozenset({"bertscore"}))]
+    defs += [MetricDef(f"bleu-{n}", _bleu(n), refs, corpus="recompute", lib=("standard", "corpus_bleu")) for n in range(1, 5)]
+    defs += [MetricDef(f"nist-{n}", _nist(n), refs, corpus="recompute", lib=("standard", "nist")) for n in range(1, 6)]
+    defs += [MetricDef("meteor", _meteor, refs, lib=("standard", "meteor"))]
+    defs += [MetricDef(f"{k}-{n}", _diversity(k, n), corpus="set", lib=("diversity", k))
+             for k in ("dist", "entropy") for n in range(1, 5)]
+    defs += [MetricDef(f"ha-bleu-{n}", _corpus("ha_bleu", n), refs, corpus="set", lib=("corpus", "ha_bleu")) for n in range(2, 6)]
+    defs += [MetricDef(f"msj-{n}", _corpus("msj", n), refs, corpus="set", lib=("corpus", "msj")) for n in range(2, 6)]
+    defs += [MetricDef("tid", _corpus("tid"), refs, corpus="set", lib=("corpus", "tid"))]
+    defs += [MetricDef(f"fbd-{p}", _corpus("fbd", p), refs, frozenset({"bertscore"}), corpus="set", lib=("corpus", "fbd"))
+             for p in "smd"]
+    defs += [MetricDef("bertscore", _bertscore, refs, frozenset({"bertscore"}), lib=("bertscore", "bertscore"))]
     # Perplexity's corpus value is exp(mean per-example NLL): the geometric mean of the per-example
-    # perplexities, which a chunked run cannot average arithmetically: recomputed from the NLLs.
+    # perplexities, which a chunked run cannot average arithmetically.
     defs += [MetricDef("perplexity", _perplexity, frozenset({"references", "source"}), frozenset({"model"}),
-                       corpus="geomean")]
+                       corpus="geomean", lib=("lm", "perplexity"))]
     return {d.name: d for d in defs}
+
+
+def available(d: MetricDef) -> bool:
+    """The metrics library of this image has the function the metric calls."""
+    import importlib
+
+    module, fn = d.lib
+    try:
+        return hasattr(importlib.import_module(f"glassbox_workloads.metrics.{module}"), fn)
+    except ImportError:
+        return False
 
 
 METRICS: dict[str, MetricDef] = _table()
@@ -225,14 +240,18 @@ def resolve(spec: MetricEvalSpec) -> list[MetricDef]:
         if d is None:
             raise BadInput(f"spec.metrics[{i}]", f"unknown metric {name!r} for this workload image",
                            f"use one of {', '.join(sorted(METRICS))}")
+        if not available(d):
+            raise BadInput(f"spec.metrics[{i}]", f"{name} is not available in this workload image "
+                           f"(glassbox_workloads.metrics.{d.lib[0]} has no {d.lib[1]})",
+                           "use an image whose metrics library has it, or drop the metric")
         task = CTC_TASK.get(name)
         if task is not None and task != spec.task:
             raise BadInput(f"spec.metrics[{i}]", f"{name} is a {task} metric, and spec.task is {spec.task}",
                            f"set task: {task}, or drop {name}")
         if name == "perplexity" and spec.perplexity.given == "nothing":
-            d = MetricDef(d.name, d.compute, frozenset({"references"}), d.models, d.corpus)
+            d = MetricDef(d.name, d.compute, frozenset({"references"}), d.models, d.corpus, d.lib)
         if sentence_bleu_mean(name) and spec.bleu.variant == "sentence-average":
-            d = MetricDef(d.name, d.compute, d.needs, d.models, "mean")
+            d = MetricDef(d.name, d.compute, d.needs, d.models, "mean", d.lib)
         out.append(d)
     return out
 
