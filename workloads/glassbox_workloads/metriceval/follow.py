@@ -51,7 +51,7 @@ def find_source(spec: MetricEvalSpec, root: Optional[ArtifactStore], namespace: 
     runs = find_runs(root, namespace, fr.kind, fr.name)
     if not runs:
         raise BadInput("spec.model.fromRun", f"no run of {name} in namespace {namespace} under {root.uri()}",
-                       "start the source run first (it may still be running), or fix the name")
+                       "start the source run first (it must have written its run.json), or fix the name")
     if len(runs) > 1:
         names = sorted(r.uri().rstrip("/").rsplit("/", 1)[-1] for r in runs)
         raise BadInput("spec.model.fromRun", f"several runs of {name}: {names}",
