@@ -3,7 +3,7 @@ config for random initialisation).
 
 Public:
 - load_aligner(kind, model, *, store=None, namespace="default", field="spec.aligner.model", layer=None,
-  trained=True, tokenizer_texts=None, device="cpu", seed=0) -> Aligner
+  trained=True, tokenizer_texts=None, device="cpu", seed=0, **config_overrides) -> Aligner
   kind "embedding": AutoModel (any encoder) and `layer` (required: a local model has no BERTScore
   default layer); "discriminative": AutoModelForTokenClassification with 2 labels; "regression":
   AutoModelForSequenceClassification with 1 label. With trained=True (scoring) the head must come
@@ -33,8 +33,10 @@ def _layer_field(field: str) -> str:
 
 def load_aligner(kind: str, model: ModelSpec, *, store: Any = None, namespace: str = "default",
                  field: str = "spec.aligner.model", layer: Optional[int] = None, trained: bool = True,
-                 tokenizer_texts: Optional[Iterable[str]] = None, device: str = "cpu", seed: int = 0) -> Aligner:
-    """The aligner of `kind` with the model the spec names."""
+                 tokenizer_texts: Optional[Iterable[str]] = None, device: str = "cpu", seed: int = 0,
+                 **config_overrides: Any) -> Aligner:
+    """The aligner of `kind` with the model the spec names; config_overrides go to the model's
+    config (e.g. num_hidden_layers=3 keeps the first 3 layers of a pretrained encoder)."""
     import transformers
 
     if kind == "embedding":
@@ -42,7 +44,7 @@ def load_aligner(kind: str, model: ModelSpec, *, store: Any = None, namespace: s
             raise BadInput(_layer_field(field), "the embedding (E) aligner needs the layer whose hidden states it "
                            "compares", "set the layer (BERTScore's num_layers for the model, e.g. 17 for roberta-large)")
         loaded = hfmodels.load(model, transformers.AutoModel, store=store, namespace=namespace, field=field,
-                               tokenizer_texts=tokenizer_texts, seed=seed)
+                               tokenizer_texts=tokenizer_texts, seed=seed, **config_overrides)
         return EmbeddingAligner(loaded.model, loaded.tokenizer, layer, device=device, field=_layer_field(field))
     if kind not in HEADS:
         raise BadInput(field.rsplit(".", 1)[0] + ".type", f"unknown aligner type {kind!r}",
@@ -50,7 +52,7 @@ def load_aligner(kind: str, model: ModelSpec, *, store: Any = None, namespace: s
     auto_name, num_labels = HEADS[kind]
     loaded = hfmodels.load(model, getattr(transformers, auto_name), store=store, namespace=namespace, field=field,
                            tokenizer_texts=tokenizer_texts, seed=seed, require=("classifier",) if trained else (),
-                           num_labels=num_labels)
+                           num_labels=num_labels, **config_overrides)
     if trained and loaded.source.path is None:
         raise BadInput(field, f"a {kind} aligner scores only with trained weights, and this model is a random "
                        "initialisation", "point the model at a trained aligner checkpoint (uri or fromRun)")
