@@ -108,3 +108,14 @@ def test_a_failed_adaptation_is_retried_under_the_failure_policy():
     out = compute(res, {"phase": "Running"}, plan_of(res, {}), Observation(
         workload=ChildState("Failed", "BackoffLimitExceeded", finished_at="2026-01-01T11:00:00Z"), artifacts=ART), None, NOW)
     assert out.plan.stage == STAGE_TRAIN and out.plan.attempt == 1 and out.status["retries"] == 1
+
+
+def test_the_pod_contract_names_a_service_stage():
+    import pytest
+
+    from glassbox_api.podcontract import argv
+
+    assert argv("ScorerService", "/s.yaml", "serve")[-4:] == ["--spec", "/s.yaml", "--stage", "serve"]
+    assert argv("PretrainRun", "/s.yaml")[-2:] == ["--spec", "/s.yaml"]
+    with pytest.raises(ValueError, match="stage"):
+        argv("ScorerService", "/s.yaml", "deploy")
