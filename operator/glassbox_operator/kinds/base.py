@@ -84,6 +84,10 @@ class KindHome:
         """Kind-specific progress from the run manifest (None when there is nothing to say)."""
         return None
 
+    def secret_env(self, spec: Any) -> list[dict[str, Any]]:
+        """Environment of the workload containers from Secrets the spec names (by reference, never values)."""
+        return []
+
     def artifacts(self, run_uri: str) -> dict[str, str]:
         """URIs of the kind's own result files in status.artifacts, beside runUri and manifestUri."""
         return {}

@@ -11,6 +11,10 @@ from glassbox_api.resource import Resource
 from .base import STAGE_SERVE, STAGE_TRAIN, KindHome, done_of, rounded, short_checkpoint, trained
 
 
+OPENAI_API_KEY = "OPENAI_API_KEY"
+"""The Secret key and the variable the workload reads (RunContext.openai_api_key)."""
+
+
 class ScorerServiceHome(KindHome):
     kind = "ScorerService"
     family = "torch"
@@ -32,6 +36,13 @@ class ScorerServiceHome(KindHome):
 
     def serves_own_checkpoint(self, spec: Any) -> bool:
         return spec.adaptation is not None
+
+    def secret_env(self, spec: Any) -> list[dict[str, Any]]:
+        """The generator endpoint's API key, from the Secret generator.endpoint.apiKeySecret names."""
+        endpoint = spec.generator.endpoint if spec.generator is not None else None
+        if endpoint is None or not endpoint.api_key_secret:
+            return []
+        return [{"name": OPENAI_API_KEY, "valueFrom": {"secretKeyRef": {"name": endpoint.api_key_secret, "key": OPENAI_API_KEY}}}]
 
     def progress(self, resource: Resource, manifest: Optional[Manifest], run_uri: Optional[str]) -> Optional[dict[str, Any]]:
         """Adaptation step/total, its loss and eval, and the adapted checkpoint (published once, at the end)."""

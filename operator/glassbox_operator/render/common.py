@@ -306,7 +306,7 @@ def container(ctx: Context, name: str, place: Placement, *, command: Optional[li
         "name": name,
         "image": image(ctx),
         "command": command if command is not None else workload_command(ctx),
-        "env": store_env(ctx) + (extra_env or []),
+        "env": store_env(ctx) + ctx.home.secret_env(ctx.spec) + (extra_env or []),
         "resources": {"requests": dict(place.requests), "limits": dict(place.limits)},
         "volumeMounts": [{"name": "spec", "mountPath": SPEC_MOUNT, "readOnly": True}],
     }

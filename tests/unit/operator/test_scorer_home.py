@@ -119,3 +119,13 @@ def test_the_pod_contract_names_a_service_stage():
     assert argv("PretrainRun", "/s.yaml")[-2:] == ["--spec", "/s.yaml"]
     with pytest.raises(ValueError, match="stage"):
         argv("ScorerService", "/s.yaml", "deploy")
+
+
+def test_the_generator_endpoint_key_comes_from_its_secret_by_reference():
+    res = resource(example("scorer-gpu.yaml"), resources__priorityClassName=None,
+                   generator={"endpoint": {"url": "http://vllm.llm:8000/v1", "model": "flan", "apiKeySecret": "llm-key"}})
+    c = render(ctx(res))[-1]["spec"]["predictor"]["containers"][0]
+    env = {e["name"]: e for e in c["env"]}
+    assert env["OPENAI_API_KEY"] == {"name": "OPENAI_API_KEY", "valueFrom": {"secretKeyRef": {"name": "llm-key", "key": "OPENAI_API_KEY"}}}
+    plain = render(ctx(resource(example("scorer-gpu.yaml"), resources__priorityClassName=None)))[-1]
+    assert "OPENAI_API_KEY" not in {e["name"] for e in plain["spec"]["predictor"]["containers"][0]["env"]}
