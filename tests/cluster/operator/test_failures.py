@@ -71,7 +71,10 @@ def test_unreadable_store_is_a_condition_not_a_crash(cluster, failing):
     runs; progress unknown) and says the manifest cannot be read, and the operator keeps serving."""
     op, ns = failing
     d = pretrain("us", ns, "job", 1, None)
-    d["spec"]["storage"] = {"endpoint": "http://127.0.0.1:9"}
+    # Another endpoint than the configured one needs its own Secret (else EndpointNeedsCredentials).
+    cluster.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "dead-store", "namespace": ns},
+                   "stringData": {"AWS_ACCESS_KEY_ID": "dead", "AWS_SECRET_ACCESS_KEY": "dead-secret"}})
+    d["spec"]["storage"] = {"endpoint": "http://127.0.0.1:9", "secretRef": {"name": "dead-store"}}
     cluster.apply(d)
     obj = cluster.wait_for(lambda: (o := cluster.get("pretrainrun", "us", ns)) and cond(o, "StoreReadable") and o,
                            timeout=60, what="StoreReadable condition")
