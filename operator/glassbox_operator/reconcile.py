@@ -335,8 +335,14 @@ class Reconciler:
         for child in children:
             if child["kind"] == "LocalProcess":
                 # Allowed by the configuration only (security.allowLocalBackend): the process gets
-                # the credentials of its store target, none of the operator's others.
-                self.local.ensure(child, self.credentials.for_target(ctx.namespace, store_target(ctx)).env())
+                # the credentials of its store target, none of the operator's others; while they
+                # cannot be read it is not started (StoreReadable=False says why).
+                try:
+                    creds = self.credentials.for_target(ctx.namespace, store_target(ctx))
+                except StoreError as exc:
+                    log.warning("not starting %s/%s: %s", ctx.namespace, child["metadata"]["name"], exc)
+                    continue
+                self.local.ensure(child, creds.env())
                 continue
             key, digest = _child_key(child), _digest(child)
             seen = applied.get(key)

@@ -245,3 +245,13 @@ def test_a_local_process_inherits_no_credentials_but_those_it_is_given(tmp_path:
     until(lambda: r.observe(c).state == "Succeeded")
     log = next(tmp_path.glob("ns/*/r-a0/log")).read_text()
     assert "leaked" not in log and "AWS_ACCESS_KEY_ID=GIVEN" in log and "GB_TEST=x" in log
+
+
+def test_a_local_process_is_not_started_while_its_credentials_cannot_be_read(tmp_path):
+    r = reconciler(FakeKube(), tmp_path, endpoint="127.0.0.1:9", operator_credentials_secret="op-s3")
+    r.credentials.config = r.config = r.config.model_copy(update={"operator_namespace": "glassbox-system"})
+    res = r.reconcile(body(backend="local", accelerator=None))
+    assert res.status["phase"] == "Pending" and not list(tmp_path.glob("ns/*/*/pid"))
+    res = r.reconcile({**body(backend="local", accelerator=None), "status": res.status})
+    c = cond(res.status, "StoreReadable")
+    assert c["status"] == "False" and "glassbox-system/op-s3" in c["message"] and "does not exist" in c["message"]
