@@ -57,22 +57,22 @@ def _server_main(model: str, batch: int, port: int, threads: int) -> int:
     return serve([m], load=load, ready=ready, routers=[router(state)], options=ServeOptions(port=port))
 
 
-def raw_forward(model: str, batches: list[list[tuple[str, str]]], batch: int, threads: int, repeats: int) -> float:
+def raw_scorer(model: str, threads: int):
     import torch
 
     from glassbox_api.kinds.common import ModelSpec
     from glassbox_workloads.scorer.model import load_scorer
 
     torch.set_num_threads(threads)
-    sc = load_scorer(ModelSpec.model_validate({"uri": model}), max_length=64, need_head=False)
-    sc.score(batches[0], batch)  # warm-up
-    best = 0.0
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for b in batches:
-            sc.score(b, batch)
-        best = max(best, sum(len(b) for b in batches) / (time.perf_counter() - t0))
-    return best
+    return load_scorer(ModelSpec.model_validate({"uri": model}), max_length=64, need_head=False)
+
+
+def raw_pass(sc, batches: list[list[tuple[str, str]]], batch: int) -> float:
+    """Pairs/s of Scorer.score over the batches, in this process."""
+    t0 = time.perf_counter()
+    for b in batches:
+        sc.score(b, batch)
+    return sum(len(b) for b in batches) / (time.perf_counter() - t0)
 
 
 def post(url: str, body: dict) -> float:
@@ -83,18 +83,13 @@ def post(url: str, body: dict) -> float:
     return time.perf_counter() - t0
 
 
-def http_throughput(url: str, batches: list[list[tuple[str, str]]], repeats: int) -> float:
+def http_pass(url: str, bodies: list[dict], n_pairs: int) -> float:
     """The same batches, one request each, two in flight (the next one is queued while the model
-    works, as a loaded server would have it)."""
-    bodies = [{"instances": [{"instruction": a, "response": b} for a, b in bt]} for bt in batches]
-    post(url, bodies[0])
-    best = 0.0
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        with ThreadPoolExecutor(2) as pool:
-            list(pool.map(lambda bd: post(url, bd), bodies))
-        best = max(best, sum(len(b) for b in batches) / (time.perf_counter() - t0))
-    return best
+    works, as on a loaded server)."""
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda bd: post(url, bd), bodies))
+    return n_pairs / (time.perf_counter() - t0)
 
 
 def latency(url: str, clients: int, seconds: float, per_request: int) -> tuple[list[float], int]:
@@ -154,19 +149,30 @@ def main() -> int:
         return _server_main(args.model, args.batch, args.port, args.threads)
     data = pairs(args.pairs)
     batches = [data[i:i + args.batch] for i in range(0, len(data), args.batch)]
-    raw = raw_forward(args.model, batches, args.batch, args.threads, args.repeats)
+    bodies = [{"instances": [{"instruction": a, "response": b} for a, b in bt]} for bt in batches]
     proc, base = start_server(args)
     try:
         url = f"{base}/v1/models/bench:predict"
-        http = http_throughput(url, batches, args.repeats)
+        sc = raw_scorer(args.model, args.threads)
+        sc.score(batches[0], args.batch)
+        post(url, bodies[0])  # warm both
+        raws, https = [], []
+        for _ in range(args.repeats):  # interleaved, so both see the same machine load
+            raws.append(raw_pass(sc, batches, args.batch))
+            https.append(http_pass(url, bodies, len(data)))
+        del sc
         lat, n = latency(url, args.clients, args.seconds, args.per_request)
     finally:
         proc.terminate()
         proc.wait(timeout=60)
+    raw, http = max(raws), max(https)
+    ratios = sorted(h / r for h, r in zip(https, raws))
     p50, p99 = pct(lat, 0.50), pct(lat, 0.99)
     print(f"model {args.model}, {args.pairs} pairs in batches of {args.batch}, torch threads {args.threads}")
     print(f"{'measure':<44} {'raw forward':>12} {'HTTP server':>12} {'ratio':>7}  goal")
-    print(f"{'pairs/s, same batches':<44} {raw:>12.1f} {http:>12.1f} {http / raw:>7.3f}  >= 0.9")
+    print(f"{'pairs/s, same batches (best of ' + str(args.repeats) + ')':<44} {raw:>12.1f} {http:>12.1f} {http / raw:>7.3f}  >= 0.9")
+    print(f"{'  per interleaved pair of passes: ratios':<44} {' '.join(f'{r:.3f}' for r in ratios)}"
+          f"  (median {statistics.median(ratios):.3f})")
     print(f"{f'latency, {args.clients} clients x {args.per_request} pairs/request':<44} {'p50 (s)':>12} {'p99 (s)':>12} "
           f"{p99 / p50:>7.3f}  p99/p50 <= 2")
     print(f"{'':<44} {p50:>12.4f} {p99:>12.4f}")
