@@ -14,7 +14,7 @@ from glassbox_workloads.metrics.base import Scores
 def fake_lm(monkeypatch):
     """metrics.lm.perplexity stand-in (the real one is the metrics library's, tested there): per
     example, 100 over the loaded GPT-2's first embedding value, so a point names its checkpoint."""
-    def perplexity(model, tokenizer, references, sources=None, max_length=512):
+    def perplexity(model, tokenizer, sources, references, kind="causal", batch_size=8, device="cpu", max_length=None):
         v = float(model.transformer.wte.weight[0, 0].detach())
         assert sources is None or len(sources) == len(references)
         return Scores([100.0 / v] * len(references), 100.0 / v)

@@ -116,3 +116,27 @@ def test_a_metric_whose_library_function_is_missing_is_refused_before_anything_r
     with pytest.raises(BadInput) as err:
         registry.resolve(spec(metrics=["rouge-l", "perplexity"], model={"uri": "m/"}))
     assert err.value.field == "spec.metrics[1]" and "not available" in str(err.value)
+
+
+def test_perplexity_corpus_from_chunks_equals_the_librarys_own(tmp_path) -> None:
+    """The geometric mean of per-example perplexities is lm.perplexity's corpus value (exp of the mean
+    NLL), so a chunked run gives the library's number."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from glassbox_workloads.metrics import lm
+    from glassbox_workloads.runtime import hfmodels
+
+    tok = hfmodels.train_tokenizer(HYPS + [r for rs in REFS for r in rs], "gpt2", 300)
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_embd=16, n_layer=1, n_head=2, n_positions=64)).eval()
+    s = spec(metrics=["perplexity"], model={"uri": "m/"})
+    (d,) = registry.resolve(s)
+    ex = examples()
+    got = d.compute(ex, registry.Env(s, load=lambda what: (model, tok)))
+    lib = lm.perplexity(model, tok, ex.sources, ex.references)
+    assert got.per_example == pytest.approx(lib.per_example, abs=1e-9)
+    assert registry.corpus_value(d, got.per_example) == pytest.approx(lib.corpus, rel=1e-9)
+    first, rest = d.compute(ex.slice(0, 1), registry.Env(s, load=lambda w: (model, tok))), \
+        d.compute(ex.slice(1, 3), registry.Env(s, load=lambda w: (model, tok)))
+    assert registry.corpus_value(d, first.per_example + rest.per_example) == pytest.approx(lib.corpus, rel=1e-9)

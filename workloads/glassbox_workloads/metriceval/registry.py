@@ -120,9 +120,10 @@ def _corpus(kind: str, *args: Any) -> Callable[[Examples, Env], Scores]:
     def fn(ex: Examples, env: Env) -> Scores:
         from ..metrics import corpus
 
-        refs = [r for rs in (ex.references or []) for r in rs]
+        refs = [r for rs in (ex.references or []) for r in rs]  # one pooled set of references
         if kind == "fbd":
-            return corpus.fbd(ex.outputs, refs, *args, model=env.load("bertscore"))
+            model, tokenizer = env.load("bertscore")
+            return corpus.fbd(ex.outputs, refs, model, tokenizer, part=args[0], device=str(model.device))
         return getattr(corpus, kind)(ex.outputs, refs, *args)
     return fn
 
@@ -142,8 +143,9 @@ def _perplexity(ex: Examples, env: Env) -> Scores:
 
     model, tokenizer = env.load("model")
     p = env.spec.perplexity
-    sources = ex.sources if p.given == "source" else None
-    return lm.perplexity(model, tokenizer, ex.references, sources=sources, max_length=p.max_length)
+    kind = "seq2seq" if getattr(model.config, "is_encoder_decoder", False) else "causal"
+    return lm.perplexity(model, tokenizer, ex.sources if p.given == "source" else None, ex.references, kind=kind,
+                         device=str(model.device), max_length=p.max_length)
 
 
 # ---- CTC -----------------------------------------------------------------------------------------
