@@ -76,6 +76,11 @@ class KindHome:
         """Service kinds: the replicas the serving stage runs (a batch kind has no serving stage)."""
         raise TypeError(f"{self.kind} is a batch kind: it has no serving stage and no replicas")
 
+    def indexed_completions(self, spec: Any, stage: str) -> Optional[int]:
+        """Batch kinds whose work splits into independent items: the completions of an Indexed Job
+        (one item per index, `workers` pods at a time) on backend job; None: one pod does it all."""
+        return None
+
     def serves_own_checkpoint(self, spec: Any) -> bool:
         """Service kinds: the serving stage loads the latest checkpoint its own training stage published."""
         return False

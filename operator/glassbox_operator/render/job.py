@@ -18,18 +18,24 @@ API_VERSION, KIND = "batch/v1", "Job"
 
 
 def render(ctx: Context) -> list[dict[str, Any]]:
-    if workers(ctx) != 1:
+    completions = ctx.home.indexed_completions(ctx.spec, ctx.plan.stage) if workers(ctx) > 1 else None
+    if workers(ctx) != 1 and completions is None:
         raise RenderError(Reason.UNSUPPORTED_TOPOLOGY, "backend job runs a single node: set workers to 1 or use ray or jobset")
     place = placement(ctx)
     if place.tpu_hosts > 1:
         raise RenderError(Reason.UNSUPPORTED_TOPOLOGY, f"a TPU slice of {place.tpu_hosts} hosts needs backend jobset")
     spec = pod_spec(ctx, [container(ctx, "workload", place)], place)
+    job: dict[str, Any] = {"backoffLimit": 0, "podFailurePolicy": pod_failure_policy("workload"),
+                           "template": pod_template(ctx, "workload", spec)}
+    if completions is not None:
+        # One independent item per index (JOB_COMPLETION_INDEX in the pod), `workers` pods at a time.
+        # podFailurePolicy needs restartPolicy Never, which pod_template sets for every Job.
+        job.update(completionMode="Indexed", completions=completions, parallelism=min(workers(ctx), completions))
     return [{
         "apiVersion": API_VERSION,
         "kind": KIND,
         "metadata": metadata(ctx, workload_name(ctx), "workload"),
-        "spec": {"backoffLimit": 0, "podFailurePolicy": pod_failure_policy("workload"),
-                 "template": pod_template(ctx, "workload", spec)},
+        "spec": job,
     }]
 
 
