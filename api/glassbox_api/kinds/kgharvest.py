@@ -151,6 +151,13 @@ class Pretrain(Block):
     """Initialisation and data order."""
 
 
+class HarvestResources(Resources):
+    """Resources of a harvest. On backend job, workers > 1 makes an Indexed Job: one relation per
+    index, `workers` pods at a time (relations are independent)."""
+
+    rules = tuple(r for r in Resources.rules if "backend != 'job'" not in r.cel)
+
+
 class KGHarvestSpec(Block):
     """Desired state of a KGHarvest."""
 
@@ -170,8 +177,8 @@ class KGHarvestSpec(Block):
     """Prompt weighting."""
     search: Search = Search()
     """Tuple search."""
-    resources: Resources = Resources()
-    """Backend and node pool."""
+    resources: HarvestResources = HarvestResources()
+    """Backend and node pool; workers > 1 on backend job harvests one relation per pod (Indexed Job)."""
     storage: Storage = Storage()
     """Where the knowledge graph is published."""
     failure_policy: FailurePolicy = FailurePolicy()
