@@ -10,6 +10,7 @@ import signal
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -52,6 +53,14 @@ def test_glassbox_run_adapts_publishes_and_serves(tmp_path):
         assert url.startswith("http://127.0.0.1:")
         first = _predict(url)
         assert len(first) == 1 and 0.0 <= first[0] <= 1.0
+        # no spec.generator: boosting routes say so, naming the field, and the server goes on
+        for route, body in (("/v1/models/cappy-tiny:generate", {"instruction": "q"}),
+                            ("/openai/v1/completions", {"model": "cappy-tiny", "prompt": "q"})):
+            req = urllib.request.Request(url + route, json.dumps(body).encode(), {"Content-Type": "application/json"})
+            with pytest.raises(urllib.error.HTTPError) as err:
+                urllib.request.urlopen(req, timeout=60)
+            assert err.value.code == 400 and "generator" in err.value.read().decode()
+        assert _predict(url) == first
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0, "".join(lines)[-2000:]
