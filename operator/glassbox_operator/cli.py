@@ -73,6 +73,18 @@ def checkpoints(
 
 
 @app.command()
+def kg(
+    run: str = typer.Argument(..., help="A KGHarvest run URI (s3://..., a path) or a resource name in the store."),
+    relation: Optional[str] = typer.Option(None, "--relation", "-r", help="Only this relation."),
+    top: Optional[int] = typer.Option(None, "--top", "-n", min=1, help="The best N tuples of each relation."),
+    json_out: bool = typer.Option(False, "--json", help="JSON lines ({relation, entities, score, weight}) instead of a table."),
+    store: Optional[str] = typer.Option(None, "--store", help="Store root to look names up in (default: ./glassbox-runs)."),
+) -> None:
+    """Print the tuples a KGHarvest published, best first per relation."""
+    raise typer.Exit(cli_artifacts.kg(run, relation=relation, top=top, as_json=json_out, store=store))
+
+
+@app.command()
 def report(
     run: str = typer.Argument(..., help="A run URI (s3://..., a path) or a resource name in the store."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="HTML file to write (default: <name>-report.html)."),

@@ -176,6 +176,57 @@ def summarize(run_uri: str, *, store: Optional[str] = None, console: Optional[Co
     return 0
 
 
+# ---- knowledge graphs (KGHarvest) ---------------------------------------------------------------
+def _relation_rows(run: ArtifactStore, manifest: Manifest, relation: Optional[str]) -> list[dict[str, Any]]:
+    """Tuples of the relations the manifest lists (those fully published), best first per relation."""
+    listed = (manifest.model_extra or {}).get("relations", [])
+    names = [e["name"] for e in listed]
+    if relation is not None and relation not in names:
+        raise RunNotFound(f"{run.uri()}: no relation {relation!r} published (published: {', '.join(names) or 'none'})")
+    rows: list[dict[str, Any]] = []
+    for e in listed:
+        if relation is not None and e["name"] != relation:
+            continue
+        f = next(f for f in e["files"] if f["path"].endswith("tuples.jsonl"))
+        raw = run.get_bytes(f["path"], sha256=f["sha256"]).decode()
+        rows += [{"relation": e["name"], **json.loads(line)} for line in raw.splitlines() if line.strip()]
+    return rows
+
+
+def kg(run_or_uri: str, *, relation: Optional[str] = None, top: Optional[int] = None, as_json: bool = False,
+       store: Optional[str] = None, console: Optional[Console] = None) -> int:
+    """Print a harvest's tuples (per relation, best first) as a table or JSON lines; 1 when not found."""
+    console = console or _console()
+    try:
+        run, _, manifest = _load(run_or_uri, store)
+        rows = _relation_rows(run, manifest, relation)
+    except (RunNotFound, StoreError) as exc:
+        console.print(f"[red]{exc}[/]")
+        return 1
+    if top is not None:  # rows are best first within each relation
+        kept: dict[str, int] = {}
+        for r in rows:
+            kept[r["relation"]] = kept.get(r["relation"], 0) + 1
+            r["rank"] = kept[r["relation"]]
+        rows = [r for r in rows if r.pop("rank") <= top]
+    if as_json:
+        sys.stdout.write("".join(json.dumps(r) + "\n" for r in rows))
+        return 0
+    t = Table(title=f"{manifest.kind or 'run'} {manifest.namespace}/{manifest.name}: {manifest.state}",
+              title_justify="left", caption=run.uri(), caption_justify="left")
+    for col, just in (("relation", "left"), ("rank", "right"), ("entities", "left"), ("score", "right"), ("weight", "right")):
+        t.add_column(col, justify=just, no_wrap=col != "entities")
+    rank: dict[str, int] = {}
+    for r in rows:
+        rank[r["relation"]] = rank.get(r["relation"], 0) + 1
+        t.add_row(r["relation"], str(rank[r["relation"]]), " | ".join(r["entities"]), f"{r['score']:.4f}", f"{r['weight']:.4f}")
+    console.print(t)
+    final = manifest.final
+    console.print(f"relations {final.get('relationsDone', 0)}/{final.get('relationsTotal', '?')}  "
+                  f"tuples {final.get('tuples', 0)}  manifest: {run.uri(MANIFEST_JSON)}")
+    return 0
+
+
 # ---- the HTML report ------------------------------------------------------------------------
 def _read_metrics(run: ArtifactStore, manifest: Manifest) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
@@ -316,5 +367,5 @@ def report(run_or_uri: str, out: Optional[Path] = None, *, store: Optional[str] 
     return 0
 
 
-__all__ = ["RunNotFound", "checkpoints", "checkpoints_table", "render_report", "report", "resolve_run",
+__all__ = ["RunNotFound", "checkpoints", "kg", "checkpoints_table", "render_report", "report", "resolve_run",
            "summarize", "summary_table", "svg_line_chart", "LocalStore"]
