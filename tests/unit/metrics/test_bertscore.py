@@ -42,6 +42,20 @@ def test_e_aligner_is_bertscore_precision_without_the_contexts_cls_and_sep(minil
     assert ctc <= p + 1e-6
 
 
+def test_a_loaded_encoder_gives_what_the_library_gives_for_its_folder(minilm_dir):
+    from bert_score import BERTScorer
+    from transformers import AutoModel, AutoTokenizer
+
+    lib = BERTScorer(model_type=minilm_dir, num_layers=3)
+    p, r, f = lib.score(HYPS, REFS)
+    model, tok = AutoModel.from_pretrained(minilm_dir), AutoTokenizer.from_pretrained(minilm_dir)
+    for which, want in (("p", p), ("r", r), ("f", f)):
+        got = bertscore(HYPS, REFS, model=model, tokenizer=tok, layer=3, which=which)
+        assert got.per_example == pytest.approx(want.tolist(), abs=1e-5)
+    with pytest.raises(BadInput, match="layer 7 does not exist"):
+        bertscore(HYPS, REFS, model=model, tokenizer=tok, layer=7)
+
+
 def test_bertscore_rescales_with_a_given_baseline(minilm_dir):
     raw = bertscore(HYPS, REFS, minilm_dir, num_layers=4).per_example
     got = bertscore(HYPS, REFS, minilm_dir, num_layers=4, baseline=0.5).per_example
