@@ -29,6 +29,14 @@ SPEC_FILE = f"{SPEC_MOUNT}/{SPEC_KEY}"
 MODEL_DIR = "/mnt/models"
 """Where KServe's storage initializer puts a served model (the value of Env.MODEL_DIR)."""
 
+SERVING_PORT = 8080
+"""Where a service kind's model server listens in its pod: its routes, health and /metrics."""
+
+SERVED_ITEMS_METRIC = "glassbox_serving_items_total"
+"""The Prometheus counter of items a model server processed (labels `model`: the resource name,
+`unit`: pairs, prompts...). Written by glassbox_workloads.serving; the operator sums it over the
+ready replicas into the kind's progress (ScorerService: pairsScored)."""
+
 TORCH_MASTER_PORT = 29500
 """torchrun's static rendezvous port on node 0 of a multi-node torch workload."""
 
@@ -240,5 +248,5 @@ def run_id(kind: str, name: str, namespace: str, spec: dict[str, Any], uid: Opti
 
 __all__ = [
     "ENTRY_MODULE", "Env", "ExitCode", "JAX_COORDINATOR_PORT", "MODEL_DIR", "PERMANENT_EXIT_CODES",
-    "SPEC_FILE", "SPEC_KEY", "SPEC_MOUNT", "STAGES", "TORCH_MASTER_PORT", "argv", "is_permanent", "run_id", "torchrun_argv",
+    "SERVED_ITEMS_METRIC", "SERVING_PORT", "SPEC_FILE", "SPEC_KEY", "SPEC_MOUNT", "STAGES", "TORCH_MASTER_PORT", "argv", "is_permanent", "run_id", "torchrun_argv",
 ]

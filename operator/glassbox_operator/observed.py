@@ -34,6 +34,8 @@ class PodInfo:
     """(reason, message) of a PodScheduled=False condition, else None."""
     exit_code: Optional[int] = None
     """The first non-zero exit code of a terminated container (glassbox_api.podcontract.ExitCode)."""
+    ip: Optional[str] = None
+    """status.podIP of a pod whose Ready condition is True (a model server to read /metrics from)."""
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,9 @@ def pod_entry(pod: Mapping[str, Any]) -> dict[PodKey, PodInfo]:
         if c.get("type") == "PodScheduled" and c.get("status") == "False":
             problem = (c.get("reason") or "Unschedulable", c.get("message") or "")
             break
-    info = PodInfo(meta.get("name") or "", problem, _exit_code(pod.get("status") or {}))
+    status = pod.get("status") or {}
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+    info = PodInfo(meta.get("name") or "", problem, _exit_code(status), status.get("podIP") if ready else None)
     return {(meta.get("namespace") or "", uid, labels.get(LABEL_ATTEMPT) or ""): info}
 
 

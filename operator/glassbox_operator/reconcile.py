@@ -16,7 +16,7 @@ from kubernetes.client.exceptions import ApiException
 
 from glassbox_api.conditions import Reason
 from glassbox_api.manifest import Manifest, read_manifest
-from glassbox_api.podcontract import ExitCode, is_permanent
+from glassbox_api.podcontract import SERVED_ITEMS_METRIC, SERVING_PORT, ExitCode, is_permanent
 from glassbox_api.resource import InvalidResource, Resource, parse_resource
 from glassbox_api.store import ArtifactStore, RetryPolicy, S3Settings, S3Store, StoreError, open_store
 
@@ -28,6 +28,7 @@ from .localrunner import LocalRunner
 from .observed import MemoryView, Watched
 from .render import serving
 from .render.common import MISSING, ChildState, RenderError, store_target
+from .served import scrape
 from .status import Event, Observation, compute, plan_of
 from .storecreds import StoreCredentials
 
@@ -314,6 +315,7 @@ class Reconciler:
             replicas=serving.replicas(ctx) if serve else None,
             selector=serving.selector(ctx) if serve else None,
             unscheduled=_unscheduled(ctx, children, workload_uid, watched),
+            served=_served(ctx, state, watched) if serve and state.ready else None,
         )
         return obs, manifest, children
 
@@ -377,6 +379,18 @@ def _with_exit_codes(state: ChildState, watched: Watched, ctx: Context) -> Child
         return state
     return replace(state, permanent=True, message=f"{state.message + '; ' if state.message else ''}"
                    f"the workload exited with code {permanent[0]} ({ExitCode(permanent[0]).name})")
+
+
+def _served(ctx: Context, state: ChildState, watched: Watched) -> Optional[int]:
+    """The items counter of the service's ready replicas (pod IPs from the watch; a local model
+    server's own endpoint), or None when the kind reads none or no replica answered."""
+    spec = ctx.home.served
+    if spec is None:
+        return None
+    urls = [f"http://{p.ip}:{SERVING_PORT}/metrics" for p in watched.pods(ctx.namespace, ctx.uid, ctx.plan.attempt) if p.ip]
+    if not urls and state.endpoint and state.reason == "Serving":  # the local backend's process
+        urls = [f"{state.endpoint.rstrip('/')}/metrics"]
+    return scrape(urls, SERVED_ITEMS_METRIC, {"model": ctx.name, "unit": spec[0]}) if urls else None
 
 
 def _unscheduled(ctx: Context, children: list[dict[str, Any]], workload_uid: Optional[str],

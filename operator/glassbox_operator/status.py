@@ -55,6 +55,8 @@ class Observation:
     """(reason, message) of an apiserver refusal of a child read or write (Forbidden, Invalid, ...)."""
     unscheduled: Optional[tuple[str, str]] = None
     """(reason, message) when the workload's pods cannot be created (FailedCreate) or placed."""
+    served: Optional[int] = None
+    """Items the ready replicas' /metrics count (KindHome.served), when any replica answered."""
 
 
 @dataclass
@@ -146,6 +148,12 @@ def _carry(p: _Pass, resource: Resource, plan: Plan, obs: Observation, manifest:
     prog = progress(resource, manifest, (obs.artifacts or {}).get("runUri"))
     if prog is not None:
         p.st["progress"] = prog
+    served = home(resource.info.kind).served
+    if served is not None:
+        key = served[1]
+        count = obs.served if obs.served is not None else (p.old.get("progress") or {}).get(key)
+        if count is not None:  # the last count stays while no replica answers
+            p.st["progress"] = {**(prog if prog is not None else p.old.get("progress") or {}), key: count}
     if is_service(resource):
         p.st["replicas"] = 0 if plan.teardown else (obs.replicas if obs.replicas is not None else p.old.get("replicas"))
         if obs.selector:

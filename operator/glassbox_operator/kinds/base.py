@@ -59,6 +59,9 @@ class KindHome:
     """Backends the batch stages support (the CRDs refuse the rest; this is the operator's own guard)."""
     service: bool = False
     """A service kind: ends in a serving stage, never Complete."""
+    served: Optional[tuple[str, str]] = None
+    """Service kinds: (unit, progress key) of the items counter its replicas' /metrics report
+    (podcontract.SERVED_ITEMS_METRIC), summed into status.progress; None reads nothing."""
 
     def first_stage(self, resource: Resource, conditions: list[dict[str, Any]]) -> str:
         """The stage a pass starts from, given the last status's conditions."""

@@ -21,6 +21,7 @@ class ScorerServiceHome(KindHome):
     backends = ("job", "local")
 
     service = True
+    served = ("pairs", "pairsScored")
 
     def first_stage(self, resource: Resource, conditions: list[dict[str, Any]]) -> str:
         return STAGE_TRAIN if resource.spec.adaptation is not None and not trained(conditions) else STAGE_SERVE

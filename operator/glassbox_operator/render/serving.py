@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from glassbox_api.constants import LABEL_ATTEMPT, LABEL_KIND, LABEL_NAME, LABEL_UID
-from glassbox_api.podcontract import MODEL_DIR, Env
+from glassbox_api.podcontract import MODEL_DIR, SERVING_PORT, Env
 
 from ..context import Context
 from ..naming import child_name
@@ -16,7 +16,7 @@ from .common import (
 )
 
 API_VERSION, KIND = "serving.kserve.io/v1beta1", "InferenceService"
-PORT = 8080
+PORT = SERVING_PORT
 POD_LABELS = (LABEL_KIND, LABEL_NAME, LABEL_UID, LABEL_ATTEMPT)
 
 

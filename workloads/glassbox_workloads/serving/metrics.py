@@ -9,7 +9,10 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-ITEMS = "glassbox_serving_items_total"
+
+from glassbox_api.podcontract import SERVED_ITEMS_METRIC
+
+ITEMS = SERVED_ITEMS_METRIC
 
 
 @lru_cache(maxsize=1)
