@@ -89,3 +89,31 @@ def test_hallucinate_fails_when_the_refiller_cannot_fill():
             return None
 
     assert hallucinate(SENT, Refuses(), random.Random(0)) is None
+
+
+def test_model_infiller_recovers_the_spans_a_seq2seq_model_generated():
+    import torch
+
+    from glassbox_workloads.metrics.ctc.weak import ModelInfiller
+    from glassbox_workloads.runtime.hfmodels import train_tokenizer
+
+    tok = train_tokenizer(["the big dog sat on the red mat", "a cat"] * 4, "bart", 200)
+
+    class Generates(torch.nn.Module):
+        """Stands in for BART: returns a fixed text, and records what it was asked to infill."""
+
+        def __init__(self, text):
+            super().__init__()
+            self.text, self.seen = text, None
+
+        def generate(self, input_ids, **kw):
+            self.seen = tok.decode(input_ids[0], skip_special_tokens=False)
+            assert kw["do_sample"] and kw["top_p"] == 0.95
+            return torch.tensor([tok(self.text)["input_ids"]])
+
+    model = Generates("The big dog sat on the red mat")
+    got = ModelInfiller(model, tok).fill("the <mask> sat on the <mask>", ["cat", "mat"], random.Random(0))
+    assert got == ["big dog", "red mat"] and tok.mask_token in model.seen
+    off_template = ModelInfiller(Generates("a cat"), tok).fill("the <mask> sat on the <mask>", ["cat", "mat"],
+                                                               random.Random(0))
+    assert off_template is None

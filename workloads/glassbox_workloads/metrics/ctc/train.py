@@ -66,7 +66,7 @@ def evaluate_discriminative(aligner: DiscriminativeAligner, examples: Sequence[W
     for i in range(0, len(examples), aligner.batch_size):
         batch = examples[i:i + aligner.batch_size]
         y, lg = _token_stats(aligner.word_logits([e.input_text for e in batch], [e.context for e in batch]), batch)
-        labels.extend(y), logits.append(lg)
+        labels.extend(y), logits.append(lg.float().cpu())
     lg = torch.cat(logits)
     target = torch.tensor(labels, dtype=torch.long)
     p_hallu = torch.softmax(lg, -1)[:, 1].numpy()
@@ -151,7 +151,7 @@ def _regression_eval(aligner: RegressionAligner, examples: Sequence[WeakExample]
     aligner.model.eval()
     preds = torch.cat([aligner.predict([e.input_text for e in examples[i:i + aligner.batch_size]],
                                        [e.context for e in examples[i:i + aligner.batch_size]])
-                       for i in range(0, len(examples), aligner.batch_size)]).float()
+                       for i in range(0, len(examples), aligner.batch_size)]).float().cpu()
     t = torch.tensor(targets, dtype=preds.dtype)
     corr = float(torch.corrcoef(torch.stack([preds, t]))[0, 1]) if len(t) > 1 else math.nan
     return {"mse": float(((preds - t) ** 2).mean()), "pearson": corr}
