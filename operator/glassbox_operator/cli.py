@@ -95,6 +95,27 @@ def report(
 
 
 @app.command()
+def ui(
+    store: Optional[str] = typer.Option(None, "--store", help="Store root: a directory or s3://bucket/prefix (default: $GLASSBOX_STORE or ./glassbox-runs)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8265, "--port", min=0, max=65535, help="Port to listen on."),
+) -> None:
+    """Serve the web UI over a store: every run, checkpoint, curve, graph, score and a playground."""
+    try:
+        from glassbox_ui.app import serve
+    except ImportError as exc:  # the ui extra is not installed
+        typer.echo(f"glassbox ui needs the ui extra (pip install 'glassbox[ui]'): {exc}", err=True)
+        raise typer.Exit(2) from None
+    from glassbox_api.store import StoreError
+
+    try:
+        serve(cli_artifacts._default_root(store), host=host, port=port)
+    except StoreError as exc:
+        typer.echo(f"glassbox ui: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
 def render(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="A glassbox resource YAML file."),
     config: Optional[str] = typer.Option(None, "--config", envvar=Env.CONFIG, help="Operator config.yaml (default: the chart's defaults, with a placeholder store endpoint where a resource names none)."),
