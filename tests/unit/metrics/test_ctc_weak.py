@@ -117,3 +117,42 @@ def test_model_infiller_recovers_the_spans_a_seq2seq_model_generated():
     off_template = ModelInfiller(Generates("a cat"), tok).fill("the <mask> sat on the <mask>", ["cat", "mat"],
                                                                random.Random(0))
     assert off_template is None
+
+
+def test_the_farthest_paraphrase_by_levenshtein_distance_is_kept():
+    from glassbox_workloads.metrics.ctc.weak import farthest
+
+    assert farthest("the cat sat", ["the cat sat.", "a feline was sitting", "the cat sits"]) == "a feline was sitting"
+    assert farthest("x", []) == "x"
+
+
+def test_build_examples_paraphrases_each_sentence_before_masking():
+    seen = []
+
+    def para(sentence, rng):
+        seen.append(sentence)
+        return sentence.replace("fox", "wolf")
+
+    ref = RandomWordRefiller(["apple", "pear"])
+    out = build_examples([("The fox ran home. The fox slept.", "ctx")], ref, seed=0, paraphrase=para)
+    assert seen == ["The fox ran home.", "The fox slept."]
+    assert all("fox" not in e.input_text for e in out)
+
+
+def test_model_paraphraser_samples_and_keeps_the_farthest():
+    import torch
+
+    from glassbox_workloads.metrics.ctc.weak import ModelParaphraser
+    from glassbox_workloads.runtime.hfmodels import train_tokenizer
+
+    tok = train_tokenizer(["the cat sat on the mat", "a feline was sitting there"] * 4, "bart", 200)
+
+    class Samples(torch.nn.Module):
+        def generate(self, input_ids, **kw):
+            assert kw["num_return_sequences"] == 3 and kw["top_k"] == 120 and kw["do_sample"]
+            rows = [tok(t)["input_ids"] for t in ("the cat sat on the mat", "a feline was sitting there", "the cat")]
+            width = max(map(len, rows))
+            return torch.tensor([r + [tok.pad_token_id] * (width - len(r)) for r in rows])
+
+    para = ModelParaphraser(Samples(), tok, samples=3)
+    assert para("the cat sat on the mat", random.Random(0)) == "a feline was sitting there"

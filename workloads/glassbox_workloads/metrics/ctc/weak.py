@@ -21,9 +21,14 @@ Public:
   had (never the answer itself).
 - ModelInfiller(model, tokenizer, top_p=0.95, max_length=256): a seq2seq infiller (BART-style
   "<mask>" spans), sampled with top-p; fillings recovered by regex, None when they cannot be.
+- farthest(original, candidates) -> str: the candidate with the largest (character) Levenshtein
+  distance from the original (the authors keep the most different of 10 paraphrases).
+- ModelParaphraser(model, tokenizer, samples=10, top_k=120, top_p=0.95, prefix="paraphrase: "):
+  a seq2seq paraphraser (T5_Paraphrase_Paws-style), called as paraphraser(sentence, rng) -> str.
 - WeakExample(input_text, context, labels); hallucinate(text, refiller, rng) -> (template, answers,
-  fillings) | None; build_examples(pairs, refiller, seed=0, tree=phrase_tree, clean=True)
-  -> list[WeakExample]: pairs are (output text, context); outputs that fail are skipped.
+  fillings) | None; build_examples(pairs, refiller, seed=0, tree=phrase_tree, clean=True,
+  paraphrase=None) -> list[WeakExample]: pairs are (output text, context); each output sentence is
+  paraphrased first when a paraphraser is given; outputs that fail are skipped.
 """
 
 from __future__ import annotations
@@ -167,6 +172,40 @@ class ModelInfiller:
         return recover_fillings(ctc_clean(template), generated)
 
 
+def farthest(original: str, candidates: Sequence[str]) -> str:
+    """The candidate farthest from `original` by Levenshtein distance (the first on ties)."""
+    from rapidfuzz.distance import Levenshtein
+
+    best, best_d = original, -1
+    for c in candidates:
+        d = Levenshtein.distance(original, c)
+        if d > best_d:
+            best, best_d = c, d
+    return best
+
+
+class ModelParaphraser:
+    """Sentence paraphrases from a seq2seq model: `samples` top-k/top-p samples, the farthest kept."""
+
+    def __init__(self, model: Any, tokenizer: Any, samples: int = 10, top_k: int = 120, top_p: float = 0.95,
+                 max_length: int = 256, prefix: str = "paraphrase: ", device: str = "cpu"):
+        self.model, self.tokenizer = model.to(device).eval(), tokenizer
+        self.samples, self.top_k, self.top_p = samples, top_k, top_p
+        self.max_length, self.prefix, self.device = max_length, prefix, device
+
+    def __call__(self, sentence: str, rng: random.Random) -> str:
+        import torch
+
+        torch.manual_seed(rng.randrange(2**31))
+        enc = self.tokenizer(self.prefix + sentence, return_tensors="pt", truncation=True,
+                             max_length=self.max_length).to(self.device)
+        with torch.no_grad():
+            ids = self.model.generate(**enc, do_sample=True, top_k=self.top_k, top_p=self.top_p,
+                                      max_length=self.max_length, num_return_sequences=self.samples)
+        texts = [t.strip() for t in self.tokenizer.batch_decode(ids, skip_special_tokens=True)]
+        return farthest(sentence, [t for t in texts if t])
+
+
 @dataclass(frozen=True)
 class WeakExample:
     """An input text with one label per whitespace word (1 = hallucinated), and its context."""
@@ -192,11 +231,14 @@ def hallucinate(text: str, refiller: Refiller, rng: random.Random,
 
 
 def build_examples(pairs: Sequence[tuple[str, str]], refiller: Refiller, seed: int = 0,
-                   tree: Callable[[str], Node] = phrase_tree, clean: bool = True) -> list[WeakExample]:
+                   tree: Callable[[str], Node] = phrase_tree, clean: bool = True,
+                   paraphrase: Optional[Callable[[str, random.Random], str]] = None) -> list[WeakExample]:
     """Weakly labelled examples from (output text, context) pairs; failed outputs are skipped."""
     rng = random.Random(seed)
     out = []
     for text, context in pairs:
+        if paraphrase is not None:
+            text = " ".join(paraphrase(s, rng) for s in sent_tokenize(text) or [text])
         if clean:
             text, context = ctc_clean(text), ctc_clean(context)
         made = hallucinate(text, refiller, rng, tree)
