@@ -1,0 +1,1 @@
+"""DialogBot (CovidDialog): consultations, finetuning, test metrics and the chat endpoint."""
