@@ -24,7 +24,7 @@ RUNNERS: dict[str, Optional[str]] = {
     "scorerservice": "glassbox_workloads.scorer.main:main",
     "kgharvest": None,
     "metriceval": "glassbox_workloads.metriceval.main:main",
-    "dialogbot": None,
+    "dialogbot": "glassbox_workloads.dialogbot.main:main",
 }
 
 # Display names, for messages a person reads.
