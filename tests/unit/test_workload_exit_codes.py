@@ -67,7 +67,7 @@ def test_no_store_is_a_usage_error(tmp_path, monkeypatch):
     assert main(["pretrainrun", "--spec", str(write(tmp_path, "PretrainRun", TINY_PRETRAIN))]) == ExitCode.INVALID_SPEC
 
 
-@pytest.mark.parametrize("kind", ["dialogbot", "nosuchkind"])
+@pytest.mark.parametrize("kind", ["nosuchkind"])
 def test_a_kind_this_image_cannot_run_is_3(tmp_path, kind, capsys):
     assert main([kind, "--spec", str(tmp_path / "x.yaml"), "--store", str(tmp_path)]) == ExitCode.NOT_RUNNABLE
     assert "error:" in capsys.readouterr().err
