@@ -22,7 +22,7 @@ RUNNERS: dict[str, Optional[str]] = {
     "pretrainrun": "glassbox_workloads.pretrain.main:main",
     "shardedfinetune": "glassbox_workloads.finetune.main:main",
     "scorerservice": "glassbox_workloads.scorer.main:main",
-    "kgharvest": None,
+    "kgharvest": "glassbox_workloads.kgharvest.main:main",
     "metriceval": "glassbox_workloads.metriceval.main:main",
     "dialogbot": "glassbox_workloads.dialogbot.main:main",
 }
