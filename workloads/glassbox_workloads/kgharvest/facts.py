@@ -55,11 +55,16 @@ def corpus(pairs: list[tuple[str, str]], templates: list[str], distractors: list
 
 
 def capitals_corpus() -> list[str]:
-    return corpus(CAPITALS, CAPITAL_TEMPLATES, COUNTRY_DISTRACTORS + CITY_DISTRACTORS)
+    """The tiny example's corpus: each fact in one template, four times. A 2-layer, 64-wide BERT
+    memorises these forty facts in a few hundred CPU steps; with the other templates and distractor
+    lines mixed in it had not left the plateau where it predicts only "some capital" after 2,500
+    steps (measured: 1 of 40 capitals right), which a tiny example cannot afford."""
+    return corpus(CAPITALS, CAPITAL_TEMPLATES[:1], [], repeats=4)
 
 
 def animals_corpus() -> list[str]:
-    return corpus(ANIMALS, ANIMAL_TEMPLATES, ANIMAL_DISTRACTORS)
+    """The planted-structure test's corpus (same reasoning as capitals_corpus)."""
+    return corpus(ANIMALS, ANIMAL_TEMPLATES[:1], [], repeats=4)
 
 
 if __name__ == "__main__":  # pragma: no cover - regenerates the example data
