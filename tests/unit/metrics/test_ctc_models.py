@@ -75,3 +75,17 @@ def test_a_saved_d_aligner_loads_back_and_scores_the_same(tmp_path):
     assert after.tokens == before.tokens == ["the", "cat", "sat"]
     assert after.scores == pytest.approx(before.scores, abs=1e-6)
     assert all(0.0 <= s <= 1.0 for s in after.scores)
+
+
+def test_e_aligner_encodes_as_bert_score_and_cuts_long_texts_to_the_position_table():
+    from bert_score.utils import sent_encode
+
+    spec = ModelSpec.model_validate({"architecture": "roberta", "config": {
+        "hiddenSize": 32, "numLayers": 2, "numHeads": 2, "intermediateSize": 64, "maxPositionEmbeddings": 40}})
+    e = load_aligner("embedding", spec, layer=2, tokenizer_texts=["the cat sat on the mat"] * 4)
+    (ids, emb), = e.embed(["the cat sat"])
+    assert ids == list(sent_encode(e.tokenizer, "the cat sat")) and emb.shape == (len(ids), 32)
+    (long_ids, _), = e.embed(["the cat sat on the mat " * 20])
+    assert len(long_ids) == e.max_length == 40 and long_ids[-1] == e.tokenizer.eos_token_id
+    a = e.align("the cat sat", "the cat sat on the mat " * 20)
+    assert len(a.tokens) == len(a.scores) == len(ids) - 2

@@ -1,6 +1,7 @@
 """E aligner: BERTScore-style alignment with any Hugging Face encoder (CTC bert_aligner.py).
 
-Candidate and context are embedded separately (hidden states of `layer`, BERTScore's num_layers),
+Candidate and context are embedded separately (hidden states of `layer`, BERTScore's num_layers;
+texts encoded by bert-score's sent_encode, as CTC does),
 each embedding is L2-normalised, the first and last tokens (CLS/SEP, <s>/</s>) are dropped, and a
 candidate token's alignment is its max cosine over the context tokens. Tokens are subwords, decoded
 one by one (so stop-word removal sees "the", not an id).
@@ -55,18 +56,27 @@ class EmbeddingAligner(Aligner):
         self.batch_size, self.device = batch_size, device
         self.max_length = max_length or model_max_length(model, tokenizer)
 
+    def _encode(self, text: str) -> list[int]:
+        # bert-score's own sentence encoding (CTC's E aligner calls it): stripped, special tokens
+        # added, a prefix space for GPT-2/RoBERTa BPE; cut to the position table, keeping the last
+        # special token.
+        from bert_score.utils import sent_encode
+
+        ids = list(sent_encode(self.tokenizer, text))
+        return ids if len(ids) <= self.max_length else ids[:self.max_length - 1] + ids[-1:]
+
     @torch.no_grad()
     def embed(self, texts: Sequence[str]) -> list[tuple[list[int], torch.Tensor]]:
         """Token ids and layer-`layer` embeddings of each text (special tokens included)."""
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         out: list[tuple[list[int], torch.Tensor]] = []
         for i in range(0, len(texts), self.batch_size):
-            chunk = [t.strip() for t in texts[i:i + self.batch_size]]
-            enc = self.tokenizer(chunk, truncation=True, max_length=self.max_length, padding=True,
-                                 return_tensors="pt").to(self.device)
-            hidden = self.model(**enc, output_hidden_states=True).hidden_states[self.layer]
-            for row in range(len(chunk)):
-                keep = enc["attention_mask"][row].bool()  # padding on either side
-                out.append((enc["input_ids"][row][keep].tolist(), hidden[row][keep].cpu()))
+            rows = [self._encode(t) for t in texts[i:i + self.batch_size]]
+            width = max(len(r) for r in rows)
+            ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows], device=self.device)
+            mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], device=self.device)
+            hidden = self.model(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[self.layer]
+            out.extend((r, hidden[k, :len(r)].cpu()) for k, r in enumerate(rows))
         return out
 
     def align_many(self, inputs: Sequence[str], contexts: Sequence[str]) -> list[Alignment]:
