@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -29,7 +29,7 @@ from glassbox_api.store import ArtifactStore, StoreError
 
 from . import playground, views
 from .catalog import Catalog, UiError, list_runs, run_detail
-from .files import FileCache, page
+from .files import FileCache, Table, TableCache, page
 
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("glassbox.ui")
@@ -72,6 +72,7 @@ class Api:
     def __init__(self, store: ArtifactStore):
         self.cat = Catalog(store)
         self.cache = FileCache()
+        self.tables = TableCache()
 
     def runs(self, request: Request) -> dict[str, Any]:
         kind, q = request.query_params.get("kind", "").lower(), request.query_params.get("q", "").lower()
@@ -95,30 +96,33 @@ class Api:
     def charts(self, request: Request) -> dict[str, Any]:
         return views.charts(self.cat, self.cache, _prefix(request))
 
+    def _table(self, prefix: str, name: str, m: Manifest, relation: Optional[str]) -> Table:
+        """A table, read from the files the manifest lists."""
+        if name == "tuples":
+            return views.tuples(self.cat, self.cache, prefix, m, relation)
+        if name == "prompts":
+            if not relation:
+                raise UiError("prompts need ?relation=NAME")
+            return Table(views.prompts(self.cat, self.cache, prefix, m, relation))
+        if name == "scores":
+            spec = (self.cat.record(prefix) or {}).get("spec") or {}
+            return Table(*views.scores_with_texts(self.cat, self.cache, prefix, m, spec))
+        if name == "curve":
+            return Table(views.curve_points(self.cat, self.cache, prefix, m))
+        raise UiError(f"no table {name!r} (tuples, prompts, scores, curve)", 404)
+
     def table(self, request: Request) -> dict[str, Any]:
         prefix, name = _prefix(request), request.path_params["table"]
         qp = request.query_params
         m = self.cat.manifest(prefix)
         if m is None:
             raise UiError(f"{self.cat.run(prefix).uri()} has no manifest yet: nothing published", 404)
-        note = None
         relation = qp.get("relation") or None
-        if name == "tuples":
-            rows = views.tuples(self.cat, self.cache, prefix, m, relation)
-        elif name == "prompts":
-            if not relation:
-                raise UiError("prompts need ?relation=NAME")
-            rows = views.prompts(self.cat, self.cache, prefix, m, relation)
-        elif name == "scores":
-            spec = (self.cat.record(prefix) or {}).get("spec") or {}
-            rows, note = views.scores_with_texts(self.cat, self.cache, prefix, m, spec)
-        elif name == "curve":
-            rows = views.curve_points(self.cat, self.cache, prefix, m)
-        else:
-            raise UiError(f"no table {name!r} (tuples, prompts, scores, curve)", 404)
-        out = page(rows, offset=_int(request, "offset", 0), limit=_int(request, "limit", 1000),
+        key = (prefix, name, relation or "", m.updated)
+        table = self.tables.get(key, lambda: self._table(prefix, name, m, relation))
+        out = page(table, offset=_int(request, "offset", 0), limit=_int(request, "limit", 1000),
                    sort=qp.get("sort") or None, desc=qp.get("desc") in ("1", "true"), q=qp.get("q", ""))
-        return {**out, "note": note, "updated": m.updated}
+        return {**out, "note": table.note, "updated": m.updated}
 
 
 async def _json_body(request: Request) -> dict[str, Any]:

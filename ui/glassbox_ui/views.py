@@ -16,7 +16,7 @@ from glassbox_api.manifest import Manifest
 from glassbox_api.store import StoreError, open_store
 
 from .catalog import Catalog, UiError
-from .files import FileCache
+from .files import FileCache, Table
 
 
 def _num(v: Any) -> Optional[float]:
@@ -115,16 +115,25 @@ def _relation_file(m: Manifest, relation: str, suffix: str) -> dict[str, Any]:
     raise UiError(f"no relation {relation!r} published (published: {names})", 404)
 
 
-def tuples(cat: Catalog, cache: FileCache, prefix: str, m: Manifest, relation: Optional[str]) -> list[dict[str, Any]]:
-    """Tuples of one relation (or of every listed relation), best first, entities joined for search."""
+TUPLE_COLUMNS = ["relation", "entities", "score", "weight"]
+
+
+def tuples(cat: Catalog, cache: FileCache, prefix: str, m: Manifest, relation: Optional[str]) -> Table:
+    """Tuples of one relation (or of every listed relation), best first, searchable by their text.
+
+    Rows are the parsed file's own (tagged with their relation in place: the same for every reader
+    of that file), so a table of 100,000 tuples costs one parse, not a copy."""
     names = [relation] if relation else [e.get("name") for e in relations(m)]
     rows: list[dict[str, Any]] = []
+    texts: list[tuple[str, list[str]]] = []
     for name in names:
         f = _relation_file(m, name, "tuples.jsonl")
-        for r in cache.get(cat.run(prefix), f["path"], f.get("sha256"), lines=True):
-            rows.append({"relation": name, "entities": " | ".join(map(str, r.get("entities", []))),
-                         "score": r.get("score"), "weight": r.get("weight")})
-    return rows
+        parsed, lines = cache.parsed(cat.run(prefix), f["path"], f.get("sha256"), lines=True)
+        for r in parsed:
+            r["relation"] = name
+        rows += parsed
+        texts.append((name, lines))
+    return Table(rows, columns=TUPLE_COLUMNS, text=lambda: [f"{n.lower()} {x}" for n, lines in texts for x in lines])
 
 
 def prompts(cat: Catalog, cache: FileCache, prefix: str, m: Manifest, relation: str) -> list[dict[str, Any]]:

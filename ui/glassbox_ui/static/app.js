@@ -35,6 +35,7 @@
   function num(v) {
     if (typeof v === "number") return GlassboxCharts.fmt(v);
     if (v === null || v === undefined) return "-";
+    if (Array.isArray(v) && v.every(x => typeof x !== "object")) return v.join(" | ");
     return typeof v === "object" ? JSON.stringify(v) : String(v);
   }
   function cell(v) { return el("td", {class: typeof v === "number" ? "num" : (String(v).length > 40 ? "text" : "")}, num(v)); }
