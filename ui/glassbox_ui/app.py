@@ -28,7 +28,7 @@ from glassbox_api.manifest import Manifest
 from glassbox_api.store import ArtifactStore, StoreError
 
 from . import playground, views
-from .catalog import Catalog, UiError, list_runs, run_detail
+from .catalog import Catalog, UiError, list_runs, run_detail, version
 from .files import FileCache, Table, TableCache, page
 
 STATIC = Path(__file__).parent / "static"
@@ -118,11 +118,11 @@ class Api:
         if m is None:
             raise UiError(f"{self.cat.run(prefix).uri()} has no manifest yet: nothing published", 404)
         relation = qp.get("relation") or None
-        key = (prefix, name, relation or "", m.updated)
+        key = (prefix, name, relation or "", version(m))
         table = self.tables.get(key, lambda: self._table(prefix, name, m, relation))
         out = page(table, offset=_int(request, "offset", 0), limit=_int(request, "limit", 1000),
                    sort=qp.get("sort") or None, desc=qp.get("desc") in ("1", "true"), q=qp.get("q", ""))
-        return {**out, "note": table.note, "updated": m.updated}
+        return {**out, "note": table.note, "version": key[-1]}
 
 
 async def _json_body(request: Request) -> dict[str, Any]:

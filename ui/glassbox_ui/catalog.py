@@ -8,6 +8,8 @@ being read): they are shown with what is there, and problems are messages, never
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional
 
@@ -65,6 +67,14 @@ class Catalog:
             return None
         except ValueError as exc:  # a manifest that is not JSON or not a manifest
             raise UiError(f"{self.run(prefix).uri(MANIFEST_JSON)} is not a readable manifest: {exc}", 502) from None
+
+
+def version(manifest: Optional[Manifest]) -> str:
+    """A digest of the manifest: what the page polls on (its `updated` has one-second resolution,
+    and two commits can fall in the same second)."""
+    if manifest is None:
+        return ""
+    return hashlib.sha256(json.dumps(manifest.to_json(), sort_keys=True).encode()).hexdigest()[:16]
 
 
 # ---- the list of runs ------------------------------------------------------------------------
@@ -187,7 +197,7 @@ def run_detail(cat: Catalog, prefix: str) -> dict[str, Any]:
     row = run_row(cat, prefix)
     m = manifest or Manifest()
     extra = {k: v for k, v in (m.model_extra or {}).items()}
-    return {**row, "uri": run.uri(), "spec": record.spec if record else None, "facts": record_facts(record),
+    return {**row, "uri": run.uri(), "version": version(manifest), "spec": record.spec if record else None, "facts": record_facts(record),
             "manifest": {"state": m.state, "updated": m.updated, "totalSteps": m.total_steps, "final": m.final,
                          "metrics": m.metrics, "extra": extra, "present": manifest is not None},
             "checkpoints": checkpoint_rows(m), "lineage": lineage(cat, prefix, raw)}

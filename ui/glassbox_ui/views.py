@@ -15,7 +15,7 @@ from typing import Any, Optional
 from glassbox_api.manifest import Manifest
 from glassbox_api.store import StoreError, open_store
 
-from .catalog import Catalog, UiError
+from .catalog import Catalog, UiError, version
 from .files import FileCache, Table
 
 
@@ -95,7 +95,7 @@ def charts(cat: Catalog, cache: FileCache, prefix: str) -> dict[str, Any]:
         out += curve_charts(curve_points(cat, cache, prefix, m))
     except UiError as exc:
         warnings.append(exc.message)
-    return {"updated": m.updated, "charts": out, "warnings": warnings}
+    return {"version": version(m), "charts": out, "warnings": warnings}
 
 
 # ---- KGHarvest ---------------------------------------------------------------------------------

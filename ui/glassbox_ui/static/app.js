@@ -67,7 +67,7 @@
       if (opts && opts.params) for (const [k, v] of Object.entries(opts.params)) q.set(k, v);
       let d;
       try { d = await api(url + (url.includes("?") ? "&" : "?") + q); } catch (e) { body.replaceChildren(errorBox(e.message)); return; }
-      lastUpdated = d.updated;
+      lastUpdated = d.version;
       const cols = (opts && opts.columns) ? opts.columns.filter(c => d.columns.includes(c)).concat(d.columns.filter(c => !opts.columns.includes(c))) : d.columns;
       const head = el("tr", {}, cols.map(c => el("th", {class: "sortable", title: "sort by " + c, onclick: () => {
         st.desc = st.sort === c ? !st.desc : true; st.sort = c; st.offset = 0; load(); }},
@@ -172,8 +172,8 @@
            el("span", {class: "muted"}, "updated " + (d.manifest.updated || "-"))),
         d.manifest.present ? "" : el("div", {class: "note"}, "run.json is there but no manifest.json yet: nothing is published"));
       if (!kindDrawn) { kindDrawn = true; tables = kindSection(kindBox, d, base); }
-      if (d.manifest.updated === updated) return;
-      updated = d.manifest.updated;
+      if (d.version === updated) return;
+      updated = d.version;
       facts.replaceChildren(el("p", {}, d.uri), factsGrid(d.facts), el("h3", {}, "Lineage"), lineageBox(d.lineage));
       spec.replaceChildren(el("pre", {}, JSON.stringify(d.spec, null, 2)));
       cks.replaceChildren(checkpointsTable(d.checkpoints));
