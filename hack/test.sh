@@ -24,6 +24,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   VENV="$VENV" bash hack/assets.sh
   echo "$want" > "$stamp"
 fi
+# Debian's headless Chromium for the UI's browser tests (a no-op once installed).
+bash hack/browser.sh
 echo "test.sh: python environment ready in $(( $(date +%s) - start ))s"
 
 bash hack/build-bins.sh
