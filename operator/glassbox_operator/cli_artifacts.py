@@ -6,12 +6,11 @@ file://, s3://...) or, for runs in the local store, by the resource name.
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
 from rich.console import Console
 from rich.table import Table
@@ -19,7 +18,6 @@ from rich.table import Table
 from glassbox_api.manifest import (
     MANIFEST_JSON,
     RUN_JSON,
-    CheckpointEntry,
     Manifest,
     RunRecord,
     read_manifest,
@@ -77,19 +75,6 @@ def _load(run_or_uri: str, store: Optional[str]) -> tuple[ArtifactStore, Optiona
 
 
 # ---- formatting ------------------------------------------------------------------------------
-_EVAL_LABELS = {"perplexity": "ppl", "heldout_loss": "val loss", "memorization_token_match": "mem tok",
-                "memorization_full_match": "mem full"}
-
-
-def _evals_text(e: dict[str, float]) -> str:
-    return "  ".join(f"{_EVAL_LABELS.get(k, k)} {v:.4g}" for k, v in e.items() if not k.endswith("_samples"))
-
-
-def _data_text(c: CheckpointEntry) -> str:
-    d = c.data
-    return f"samples {d.samples_start:,}-{d.samples_end:,}  chunks done {d.chunks_completed}"
-
-
 def _size(n: int) -> str:
     for unit in ("B", "KB", "MB", "GB", "TB"):
         if n < 1000 or unit == "TB":
@@ -238,122 +223,17 @@ def _read_metrics(run: ArtifactStore, manifest: Manifest) -> list[dict[str, Any]
     return sorted(rows, key=lambda r: r.get("step", 0))
 
 
-def svg_line_chart(title: str, series: dict[str, list[tuple[float, float]]], *, width: int = 640,
-                   height: int = 260, x_label: str = "step", log_y: bool = False) -> str:
-    """A self-contained SVG line chart (no plotting library): axes, ticks, one polyline per series."""
-    import math
-
-    pts = [p for s in series.values() for p in s if p[1] is not None and math.isfinite(p[1])]
-    if log_y:
-        pts = [p for p in pts if p[1] > 0]
-    if not pts:
-        return f"<p><em>{html.escape(title)}: no data</em></p>"
-    ml, mr, mt, mb = 64, 16, 28, 40
-    fx = lambda v: v  # noqa: E731
-    fy = (lambda v: math.log10(v)) if log_y else (lambda v: v)  # noqa: E731
-    xs, ys = [fx(p[0]) for p in pts], [fy(p[1]) for p in pts]
-    x0, x1 = min(xs), max(xs)
-    y0, y1 = min(ys), max(ys)
-    if x1 == x0:
-        x0, x1 = x0 - 1, x1 + 1
-    if y1 == y0:
-        y0, y1 = y0 - 1, y1 + 1
-    pad = (y1 - y0) * 0.05
-    y0, y1 = y0 - pad, y1 + pad
-    W, H = width - ml - mr, height - mt - mb
-    sx = lambda v: ml + (fx(v) - x0) / (x1 - x0) * W  # noqa: E731
-    sy = lambda v: mt + H - (fy(v) - y0) / (y1 - y0) * H  # noqa: E731
-    colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'viewBox="0 0 {width} {height}" role="img" aria-label="{html.escape(title)}">',
-           f'<text x="{ml}" y="18" font-size="14" font-weight="bold">{html.escape(title)}</text>',
-           f'<rect x="{ml}" y="{mt}" width="{W}" height="{H}" fill="none" stroke="#999"/>']
-    for i in range(5):
-        yv = y0 + (y1 - y0) * i / 4
-        y = mt + H - H * i / 4
-        label = 10 ** yv if log_y else yv
-        out.append(f'<line x1="{ml}" x2="{ml + W}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>')
-        out.append(f'<text x="{ml - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end">{label:.4g}</text>')
-        xv = x0 + (x1 - x0) * i / 4
-        x = ml + W * i / 4
-        out.append(f'<text x="{x:.1f}" y="{mt + H + 16}" font-size="11" text-anchor="middle">{xv:.6g}</text>')
-    out.append(f'<text x="{ml + W / 2}" y="{height - 6}" font-size="11" text-anchor="middle">{html.escape(x_label)}</text>')
-    for i, (name, s) in enumerate(series.items()):
-        good = [(x, y) for x, y in s if y is not None and math.isfinite(y) and (y > 0 or not log_y)]
-        if not good:
-            continue
-        c = colors[i % len(colors)]
-        path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in good)
-        out.append(f'<polyline fill="none" stroke="{c}" stroke-width="1.5" points="{path}"/>')
-        if len(good) <= 60:
-            out += [f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="2.5" fill="{c}"/>' for x, y in good]
-        out.append(f'<text x="{ml + W - 4}" y="{mt + 14 + 14 * i}" font-size="11" text-anchor="end" fill="{c}">'
-                   f'{html.escape(name)}</text>')
-    out.append("</svg>")
-    return "\n".join(out)
-
-
-def _html_table(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> str:
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
 def render_report(run: ArtifactStore, record: Optional[RunRecord], manifest: Manifest,
                   metrics: list[dict[str, Any]]) -> str:
-    """The report as one HTML string: pure function of what the store holds."""
-    title = f"{manifest.kind} {manifest.namespace}/{manifest.name}"
-    loss = [(r["step"], r.get("loss")) for r in metrics if "loss" in r]
-    ckpt_loss = [(c.step, c.loss) for c in manifest.checkpoints if c.loss is not None]
-    charts = [svg_line_chart("training loss", {"loss (per step)": loss, "loss (checkpoint mean)": ckpt_loss}
-                             if loss else {"loss (checkpoint mean)": ckpt_loss})]
-    if any("lr" in r for r in metrics):
-        charts.append(svg_line_chart("learning rate", {"lr": [(r["step"], r.get("lr")) for r in metrics]}))
-    if any("tokens_per_s" in r for r in metrics):
-        charts.append(svg_line_chart("throughput (tokens/s)",
-                                     {"tokens/s": [(r["step"], r.get("tokens_per_s")) for r in metrics]}))
-    names = sorted({k for c in manifest.checkpoints for k in c.evals if not k.endswith("_samples")})
-    groups = {"perplexity": [n for n in names if "perplexity" in n],
-              "memorization": [n for n in names if n.startswith("memorization")]}
-    groups["other evals"] = [n for n in names if n not in groups["perplexity"] + groups["memorization"]]
-    for g, keys in groups.items():
-        if keys:
-            charts.append(svg_line_chart(
-                f"{g} over checkpoints",
-                {k: [(c.step, c.evals.get(k)) for c in manifest.checkpoints if k in c.evals] for k in keys},
-                log_y=(g == "perplexity")))
-    rows = [(c.step, f"{c.tokens:,}", f"{c.loss:.4f}" if c.loss is not None else "-", _evals_text(c.evals) or "-",
-             _data_text(c), _size(c.size), run.uri(c.path)) for c in manifest.checkpoints]
-    facts = [("run", run.uri()), ("state", manifest.state), ("checkpoints", len(manifest.checkpoints)),
-             ("total steps", manifest.total_steps or "-")]
-    if record is not None:
-        facts += [("created", record.created), ("code version", record.code_version), ("image", record.image or "-"),
-                  ("seeds", json.dumps(record.seeds)), ("data manifest", record.data_manifest_digest or "-"),
-                  ("tokenizer", record.tokenizer_digest or "-"), ("spec digest", record.spec_digest)]
-    spec = json.dumps(record.spec, indent=2, sort_keys=True) if record is not None else "{}"
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
-table {{ border-collapse: collapse; margin: 1em 0; font-size: 13px; }}
-th, td {{ border: 1px solid #ddd; padding: 4px 8px; text-align: left; }}
-th {{ background: #f4f4f4; }}
-.charts svg {{ margin: 0.5em 1em 0.5em 0; }}
-pre {{ background: #f8f8f8; padding: 1em; overflow-x: auto; font-size: 12px; }}
-</style></head><body>
-<h1>{html.escape(title)}</h1>
-{_html_table(("", ""), facts)}
-<h2>Curves</h2><div class="charts">{''.join(charts)}</div>
-<h2>Checkpoints</h2>
-{_html_table(("step", "tokens", "loss", "evals", "data", "size", "where"), rows)}
-<h2>Spec as applied</h2><pre>{html.escape(spec)}</pre>
-</body></html>
-"""
+    """The report as one HTML string, with the same charts as `glassbox ui` (glassbox_ui.report)."""
+    from glassbox_ui.report import render_report as render
+
+    return render(run, record, manifest, metrics)
 
 
 def report(run_or_uri: str, out: Optional[Path] = None, *, store: Optional[str] = None,
            console: Optional[Console] = None) -> int:
-    """Write an HTML report (loss and eval-over-checkpoint plots as inline SVG) for a run."""
+    """Write a self-contained HTML report (loss, lr, throughput and eval-over-checkpoint charts) for a run."""
     console = console or _console()
     try:
         run, record, manifest = _load(run_or_uri, store)
@@ -368,4 +248,4 @@ def report(run_or_uri: str, out: Optional[Path] = None, *, store: Optional[str] 
 
 
 __all__ = ["RunNotFound", "checkpoints", "kg", "checkpoints_table", "render_report", "report", "resolve_run",
-           "summarize", "summary_table", "svg_line_chart", "LocalStore"]
+           "summarize", "summary_table", "LocalStore"]

@@ -7,10 +7,8 @@ import json
 import re
 import subprocess
 import sys
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import pytest
 from rich.console import Console
 
 from glassbox_api.manifest import (
@@ -78,18 +76,24 @@ def test_summary_lists_checkpoints_and_where(tmp_path: Path) -> None:
     assert run.uri(checkpoint_dir(20)) in out and "manifest.json" in out and "perplexity 20" in out
 
 
+def report_charts(page: str) -> dict[str, dict[str, int]]:
+    """Chart title -> points per series, from the chart specs the report embeds for uPlot."""
+    raw = re.search(r'<script type="application/json" id="glassbox-charts">(.*?)</script>', page, re.S).group(1)
+    return {c["title"]: {s["name"]: len(s["points"]) for s in c["series"]} for c in json.loads(raw)}
+
+
 def test_report_is_html_with_loss_and_eval_plots(tmp_path: Path) -> None:
     run = fake_run(tmp_path)
     out = tmp_path / "r.html"
     assert ca.report(run.uri(), out, console=capture()[0]) == 0
     page = out.read_text()
-    svgs = re.findall(r"<svg.*?</svg>", page, re.S)
-    titles = [ET.fromstring(s).get("aria-label") for s in svgs]
-    assert "training loss" in titles
-    assert "perplexity over checkpoints" in titles and "memorization over checkpoints" in titles
-    loss_svg = svgs[titles.index("training loss")]
-    assert loss_svg.count("<circle") == 20 + 2  # 20 per-step points and 2 checkpoint means
+    charts = report_charts(page)
+    assert charts["training loss"] == {"loss (per step)": 20, "loss (checkpoint mean)": 2}
+    assert charts["perplexity over checkpoints"] == {"perplexity": 2}
+    assert charts["memorization over checkpoints"] == {"memorization_full_match": 2, "memorization_token_match": 2}
+    assert charts["throughput"] == {"tokens/s": 20} and charts["learning rate"] == {"lr": 20}
     assert run.uri(checkpoint_dir(10)) in page and "d" * 64 in page
+    assert "uPlot" in page and "<svg" not in page and "src=\"http" not in page  # the library inlined, no CDN
 
 
 def test_cli_artifacts_never_imports_torch() -> None:
@@ -99,6 +103,10 @@ def test_cli_artifacts_never_imports_torch() -> None:
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
-@pytest.mark.parametrize("series", [{"a": []}, {"a": [(1, float("nan"))]}])
-def test_empty_charts_degrade_to_a_note(series) -> None:
-    assert "no data" in ca.svg_line_chart("x", series)
+def test_a_run_without_curves_reports_none(tmp_path: Path) -> None:
+    run = LocalStore(tmp_path).sub(run_prefix("default", "PretrainRun", "empty", "abcdef0123"))
+    run.write_json("manifest.json", Manifest(kind="PretrainRun", name="empty", namespace="default").to_json())
+    out = tmp_path / "r.html"
+    assert ca.report(run.uri(), out, console=capture()[0]) == 0
+    assert report_charts(out.read_text()) == {}
+    assert "no curves: nothing published yet" in out.read_text()

@@ -247,3 +247,16 @@ def test_bad_stores_and_half_written_runs_show_a_message(browser, store, all_run
         browser.get(f"{srv.url}/#/run/{all_runs['harvest']}")
         err = wait(browser, lambda: browser.find_element("css selector", "[data-table=tuples] .error"), "the missing file")
         assert "the manifest lists relations/born_in/tuples.jsonl, but the store has no" in err.text
+
+
+def test_glassbox_report_draws_the_same_charts_offline(browser, store, tmp_path):
+    from glassbox_operator import cli_artifacts
+
+    prefix, run, _ = pretrain_run(store, name="reported")
+    out = tmp_path / "report.html"
+    assert cli_artifacts.report(run.uri(), out) == 0
+    browser.get(out.as_uri())
+    wait(browser, lambda: points(browser, "loss") == [30, 3], "the report's loss chart")
+    assert points(browser, "throughput") == [30]
+    assert browser.execute_script("return window.glassboxCharts.throughput.scales.y.min") >= 0
+    shot(browser, "report")
