@@ -46,6 +46,11 @@ def metric_rows(cat: Catalog, cache: FileCache, prefix: str, m: Manifest) -> tup
     return sorted(rows, key=lambda r: r.get("step", 0)), warnings
 
 
+def _is_count(key: str) -> bool:
+    """Eval keys that count what was evaluated (examples, samples), not a score to plot."""
+    return key == "examples" or key.endswith(("_samples", "_examples"))
+
+
 def training_charts(m: Manifest, metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Loss, learning rate, throughput and each group of per-checkpoint evals."""
     loss = {"loss (checkpoint mean)": [(c.step, c.loss) for c in m.checkpoints]}
@@ -59,7 +64,7 @@ def training_charts(m: Manifest, metrics: list[dict[str, Any]]) -> list[dict[str
         charts.append(chart("throughput", "throughput", {"tokens/s": [(r.get("step"), r.get("tokens_per_s"))
                                                                      for r in metrics]},
                             y_label="tokens/s", nonneg=True))
-    names = sorted({k for c in m.checkpoints for k in c.evals if not k.endswith("_samples")})
+    names = sorted({k for c in m.checkpoints for k in c.evals if not _is_count(k)})
     groups = {"perplexity": [n for n in names if "perplexity" in n],
               "memorization": [n for n in names if n.startswith("memorization")]}
     groups["evals"] = [n for n in names if n not in groups["perplexity"] + groups["memorization"]]

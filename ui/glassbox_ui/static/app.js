@@ -189,9 +189,22 @@
     const s = d.summary || {}, parts = [];
     const res = s.results || {};
     parts.push(table(["metric", "corpus value"], Object.entries(res).map(([k, v]) => [k, v]), {id: "results-table"}));
-    if (s.correlations) parts.push(el("h3", {}, "Correlation with human scores"), el("pre", {}, JSON.stringify(s.correlations, null, 2)));
+    if (s.correlations) parts.push(el("h3", {}, "Correlation with human scores"), correlationTable(s.correlations));
     if (s.curve) parts.push(el("h3", {}, "Checkpoint curve"), factsGrid(s.curve));
     return el("div", {}, parts);
+  }
+
+  function correlationTable(c) {
+    // summary.json: correlations[metric][human aspect] = {n, pearson, spearman, kendall}
+    const rows = [];
+    for (const [metric, aspects] of Object.entries(c)) {
+      if (!aspects || typeof aspects !== "object") continue;
+      for (const [aspect, v] of Object.entries(aspects)) {
+        if (v && typeof v === "object") rows.push([metric, aspect, v.pearson, v.spearman, v.kendall, v.n]);
+      }
+    }
+    return rows.length ? table(["metric", "human aspect", "Pearson", "Spearman", "Kendall", "n"], rows, {id: "correlations-table"})
+                       : el("pre", {}, JSON.stringify(c, null, 2));
   }
 
   function kindSection(box, d, base) {
@@ -202,7 +215,12 @@
                           el("h2", {}, "Per-example scores"), scores);
       return [scores];
     }
-    if (d.kind === "ScorerService" || d.kind === "DialogBot") { box.replaceChildren(playground(d)); return []; }
+    if (d.kind === "ScorerService" || d.kind === "DialogBot") {
+      const stage = d.kind === "ScorerService" ? "adaptation" : "finetuning";
+      box.replaceChildren(playground(d), el("p", {class: "muted"},
+        `The curves and checkpoints below are this service's ${stage} stage; the served model is its latest checkpoint.`));
+      return [];
+    }
     return [];
   }
 

@@ -12,7 +12,7 @@
   function fmt(v) {
     if (v == null || !isFinite(v)) return "";
     const a = Math.abs(v);
-    if (a !== 0 && (a >= 1e5 || a < 1e-3)) {
+    if (a !== 0 && (a >= 1e5 || a < 1e-4)) {
       if (a >= 1e5 && a < 1e12) {
         const units = [[1e9, "G"], [1e6, "M"], [1e3, "k"]];
         for (const [d, u] of units) if (a >= d) return +(v / d).toPrecision(4) + u;
@@ -45,6 +45,12 @@
     };
   }
 
+  function xRange(u, min, max) {
+    // One point (one checkpoint so far): a step either side, not uPlot's wide default.
+    if (min == null) return [0, 1];
+    return min === max ? [Math.max(0, min - 1), max + 1] : [min, max];
+  }
+
   function axisSize(u, values, axisIdx, cycleNum) {
     // Wide enough for the longest tick label, so no label is clipped.
     const longest = (values || []).reduce((n, v) => Math.max(n, String(v).length), 1);
@@ -55,7 +61,7 @@
     const few = spec.series.every(s => s.points.length <= 60);
     return {
       title: spec.title, width: width, height: height,
-      scales: {x: {time: false}, y: {distr: spec.log ? 3 : 1, range: yRange(spec)}},
+      scales: {x: {time: false, range: xRange}, y: {distr: spec.log ? 3 : 1, range: yRange(spec)}},
       axes: [
         {label: spec.xLabel || "step", incrs: spec.xLabel === "step" || !spec.xLabel ? STEP_INCRS : undefined,
          values: (u, splits) => splits.map(fmt)},
