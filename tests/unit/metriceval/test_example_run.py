@@ -33,12 +33,13 @@ def test_tiny_example_runs_to_the_contract_and_ranks_faithful_summaries_higher(t
         run.verify(e["path"], e["sha256"], e["size"])
     rows = [json.loads(l) for l in run.get_bytes("scores.jsonl").decode().splitlines()]
     assert [r["id"] for r in rows] == ["s1", "s2", "s3", "s4", "s1-wrong", "s3-wrong"]
-    assert set(rows[0]) == {"id", "consistency", "relevance", "rouge-1", "rouge-2", "rouge-l", "bleu-4"}
+    assert set(rows[0]) == {"id", "consistency", "relevance", "rouge-1", "rouge-2", "rouge-l", "bleu-4", "bertscore"}
     by = {r["id"]: r for r in rows}
     assert by["s1"]["consistency"] > by["s1-wrong"]["consistency"]
     assert by["s3"]["consistency"] > by["s3-wrong"]["consistency"]
     summary = json.loads(run.get_bytes("summary.json"))
-    assert set(summary["results"]) == {"consistency", "relevance", "rouge-1", "rouge-2", "rouge-l", "bleu-4", "dist-1", "dist-2"}
+    assert set(summary["results"]) == {"consistency", "relevance", "rouge-1", "rouge-2", "rouge-l", "bleu-4", "bertscore",
+                                       "dist-1", "dist-2"}
     assert "dist-1" not in summary["correlations"]  # set-level: no per-example value to correlate
     assert summary["correlations"]["consistency"]["consistency"]["spearman"] > 0.5
     # Running the same file again finds it complete and publishes nothing new.
