@@ -101,3 +101,16 @@ def test_a_missing_pretrain_corpus_is_bad_input(tmp_path, capsys):
     p.write_text(yaml.safe_dump(doc))
     assert main(["kgharvest", "--spec", str(p), "--store", str(tmp_path / "s"), "--quiet"]) == ExitCode.BAD_INPUT
     assert "spec.pretrain.corpus.uri" in capsys.readouterr().err
+
+
+def test_an_indexed_job_pod_harvests_only_the_relation_of_its_index():
+    from glassbox_api.kinds.kgharvest import KGHarvestSpec
+    from glassbox_workloads.kgharvest.workload import my_relations
+    from glassbox_workloads.runtime.context import JaxProcess, RunContext
+
+    spec = KGHarvestSpec.model_validate({"model": {"uri": "m"}, "relations": RELATIONS,
+                                         "resources": {"backend": "job", "workers": 2}})
+    assert my_relations(spec, RunContext(jax=JaxProcess(job_completion_index=1))) == ["words"]
+    assert my_relations(spec, RunContext()) == ["lives_in", "words"]  # not in an Indexed Job: all
+    one = spec.model_copy(update={"resources": spec.resources.model_copy(update={"workers": 1})})
+    assert my_relations(one, RunContext(jax=JaxProcess(job_completion_index=0))) == ["lives_in", "words"]
