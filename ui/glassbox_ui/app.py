@@ -165,11 +165,19 @@ def create_app(store: ArtifactStore) -> Starlette:
 
 
 def serve(store_uri: str, host: str = "127.0.0.1", port: int = 8265) -> None:
-    """Open the store and serve until Ctrl-C (uvicorn)."""
+    """Open the store and serve until Ctrl-C; port 0 picks a free port (the line printed says which)."""
+    import socket
+
     import uvicorn
 
     from glassbox_api.store import open_store
 
     app = create_app(open_store(store_uri))
-    print(f"glassbox ui: http://{host}:{port}  (store {store_uri})", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)  # connections queue from now on, so the URL printed next already answers
+    shown = f"[{host}]" if family == socket.AF_INET6 else host
+    print(f"glassbox ui: http://{shown}:{sock.getsockname()[1]}  (store {store_uri})", flush=True)
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])

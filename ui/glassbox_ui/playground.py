@@ -83,4 +83,6 @@ def chat(body: dict[str, Any]) -> dict[str, Any]:
     except (KeyError, IndexError, TypeError):
         raise UiError(f"{url} answered without choices[0].message.content: {json.dumps(answer)[:300]}", 502) from None
     disclaimer = answer.get("disclaimer") or body.get("disclaimer") or DEFAULT_DISCLAIMER
+    if isinstance(reply, str) and reply.rstrip().endswith(disclaimer):  # shown beside the chat, not twice
+        reply = reply.rstrip()[: -len(disclaimer)].rstrip()
     return {"url": url, "reply": reply, "disclaimer": disclaimer, "answer": answer}

@@ -11,6 +11,8 @@ from typing import Any, Iterator, Optional
 
 import pytest
 
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 from glassbox_api.manifest import (
     MANIFEST_JSON,
     RUN_JSON,
@@ -178,3 +180,35 @@ def live(store: LocalStore) -> Iterator[LiveServer]:
 
     with LiveServer(create_app(store)) as srv:
         yield srv
+
+
+class _Chat(BaseHTTPRequestHandler):
+    """A stand-in OpenAI-compatible chat route (the DialogBot program has not landed yet)."""
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        disclaimer = "Research system, not a doctor: see one for medical advice."
+        text = f"echo: {body['messages'][-1]['content']}\n\n{disclaimer}"  # as the DialogBot route answers
+        reply = {"choices": [{"message": {"role": "assistant", "content": text}}], "disclaimer": disclaimer}
+        data = json.dumps(reply).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *a: Any) -> None:
+        pass
+
+
+class ChatStub:
+    """_Chat on a free port of 127.0.0.1 (url: its base URL)."""
+
+    def __enter__(self) -> "ChatStub":
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Chat)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.shutdown()

@@ -8,14 +8,12 @@ GLASSBOX_UI_SCREENSHOTS=DIR saves a screenshot of each view there (docs/ui holds
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -23,7 +21,7 @@ import pytest
 
 from glassbox_ui.app import create_app
 
-from .conftest import LiveServer, add_checkpoint, pretrain_run
+from .conftest import ChatStub, LiveServer, add_checkpoint, pretrain_run
 
 pytestmark = pytest.mark.browser
 
@@ -148,8 +146,10 @@ def test_metric_view_results_sortable_scores_with_texts_and_curve(browser, live,
     assert head[:4] == ["id", "output", "source", "references"]
     sort_by = next(e for e in browser.find_elements("css selector", "[data-table=scores] th") if e.text == "rouge-l")
     sort_by.click()  # first click: highest first
-    wait(browser, lambda: browser.find_element("css selector", "[data-table=scores] tbody td").text == "s1", "s1 first")
-    browser.find_element("css selector", "[data-table=scores] th.sortable:nth-child(6)").click()
+    header = "[data-table=scores] th.sortable:nth-child(6)"
+    wait(browser, lambda: browser.find_element("css selector", header).text == "rouge-l ▼", "sorted by rouge-l, highest first")
+    assert browser.find_element("css selector", "[data-table=scores] tbody td").text == "s1"
+    browser.find_element("css selector", header).click()
     wait(browser, lambda: browser.find_element("css selector", "[data-table=scores] tbody td").text == "s6", "s6 first")
     assert "summary 6" in browser.find_element("css selector", "[data-table=scores] tbody tr").text
     shot(browser, "metriceval")
@@ -194,42 +194,20 @@ def test_scorer_playground_ranks_with_the_real_server(browser, live, all_runs, s
     assert "answered 404" in err.text and "Traceback" not in err.text
 
 
-class _Chat(BaseHTTPRequestHandler):
-    """A stand-in OpenAI-compatible chat route (the DialogBot program has not landed yet)."""
-
-    def do_POST(self) -> None:  # noqa: N802
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        reply = {"choices": [{"message": {"role": "assistant", "content": f"echo: {body['messages'][-1]['content']}"}}],
-                 "disclaimer": "Research system, not a doctor: see one for medical advice."}
-        data = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *a: Any) -> None:
-        pass
-
-
 def test_chat_playground_shows_the_disclaimer(browser, store):
     from .conftest import start_run
 
     prefix, _ = start_run(store, "DialogBot", "covid-tiny", {"serving": {"disclaimer": "Spec disclaimer: not a doctor."}})
-    chat = ThreadingHTTPServer(("127.0.0.1", 0), _Chat)
-    threading.Thread(target=chat.serve_forever, daemon=True).start()
-    try:
-        with LiveServer(create_app(store)) as srv:
-            browser.get(f"{srv.url}/#/run/{prefix}?endpoint=http://127.0.0.1:{chat.server_port}")
-            disclaimer = wait(browser, lambda: browser.find_element("id", "disclaimer"), "the disclaimer")
-            assert disclaimer.text == "Spec disclaimer: not a doctor."
-            browser.find_element("id", "message").send_keys("I have a cough")
-            browser.find_element("id", "send").click()
-            wait(browser, lambda: "echo: I have a cough" in browser.find_element("id", "chat-log").text, "the reply")
-            assert disclaimer.text == "Research system, not a doctor: see one for medical advice."
-            shot(browser, "dialogbot-playground")
-    finally:
-        chat.shutdown()
+    with ChatStub() as chat, LiveServer(create_app(store)) as srv:
+        browser.get(f"{srv.url}/#/run/{prefix}?endpoint={chat.url}")
+        disclaimer = wait(browser, lambda: browser.find_element("id", "disclaimer"), "the disclaimer")
+        assert disclaimer.text == "Spec disclaimer: not a doctor."
+        browser.find_element("id", "message").send_keys("I have a cough")
+        browser.find_element("id", "send").click()
+        wait(browser, lambda: "echo: I have a cough" in browser.find_element("id", "chat-log").text, "the reply")
+        assert "not a doctor" not in browser.find_element("id", "chat-log").text  # shown once, above
+        assert disclaimer.text == "Research system, not a doctor: see one for medical advice."
+        shot(browser, "dialogbot-playground")
 
 
 def test_bad_stores_and_half_written_runs_show_a_message(browser, store, all_runs):

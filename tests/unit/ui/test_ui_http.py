@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -208,3 +209,60 @@ def test_an_internal_error_is_a_message_not_a_trace(client, all_runs, monkeypatc
     monkeypatch.setattr(views, "charts", boom)
     r = client.get(f"/api/runs/{all_runs['pretrain']}/charts")
     assert r.status_code == 500 and r.json() == {"error": "internal error (ZeroDivisionError): division by zero"}
+
+
+def test_glassbox_ui_command_serves_the_store_on_a_free_port(store, all_runs):
+    import subprocess
+    import sys
+    import urllib.request
+    from pathlib import Path
+
+    exe = Path(sys.executable).with_name("glassbox")
+    proc = subprocess.Popen([str(exe), "ui", "--store", str(store.root), "--port", "0"], stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("glassbox ui: http://127.0.0.1:") and ":0 " not in line, line
+        url = line.split()[2]
+        with urllib.request.urlopen(f"{url}/api/runs", timeout=30) as r:
+            assert len(json.loads(r.read())["runs"]) == 4
+    finally:
+        proc.terminate()
+        assert proc.wait(20) in (0, -15)  # uvicorn shuts down, then re-raises SIGTERM
+
+
+def test_glassbox_ui_refuses_a_store_it_cannot_open():
+    from typer.testing import CliRunner
+
+    from glassbox_operator.cli import app
+
+    res = CliRunner().invoke(app, ["ui", "--store", "ftp://host/x"])
+    assert res.exit_code == 2 and "unsupported store URI scheme 'ftp'" in res.output
+
+
+def test_playground_errors_name_the_problem(client):
+    r = client.post("/api/playground/rank", json={"endpoint": "file:///etc/passwd", "model": "m", "instruction": "i",
+                                                  "candidates": ["a"]})
+    assert r.status_code == 400 and "is not an http(s) URL" in r.json()["error"]
+    r = client.post("/api/playground/rank", json={"endpoint": "http://127.0.0.1:9", "model": "m", "instruction": "i",
+                                                  "candidates": ["a"]})
+    assert r.status_code == 502 and r.json()["error"].startswith("cannot reach http://127.0.0.1:9/v1/models/m:rank")
+    r = client.post("/api/playground/rank", json={"endpoint": "http://127.0.0.1:9", "model": "m", "instruction": "i",
+                                                  "candidates": ["  "]})
+    assert r.status_code == 400 and "at least one non-empty candidate" in r.json()["error"]
+    r = client.post("/api/playground/chat", json={"endpoint": "http://u:p@127.0.0.1:9", "model": "m", "messages": []})
+    assert r.status_code == 400 and "must not carry credentials" in r.json()["error"]
+    r = client.post("/api/playground/chat", content=b"not json", headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"] == "the request body is not JSON"
+    r = client.post("/api/playground/chat", json={"endpoint": "http://127.0.0.1:9", "model": "m", "messages": [{"role": "user"}]})
+    assert r.status_code == 400 and "each needs a role and a text content" in r.json()["error"]
+
+
+def test_chat_playground_forwards_and_keeps_the_disclaimer_apart(client):
+    from .conftest import ChatStub
+
+    with ChatStub() as chat:
+        r = client.post("/api/playground/chat", json={"endpoint": chat.url, "model": "covid-tiny",
+                                                      "messages": [{"role": "user", "content": "fever?"}]})
+    d = r.json()
+    assert r.status_code == 200 and d["url"] == f"{chat.url}/openai/v1/chat/completions"
+    assert d["reply"] == "echo: fever?" and d["disclaimer"] == "Research system, not a doctor: see one for medical advice."

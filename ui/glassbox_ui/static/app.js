@@ -46,7 +46,14 @@
   function stateSpan(s) { return el("span", {class: "state-" + String(s).toLowerCase()}, s); }
   function runLink(id, text) { return el("a", {href: "#/run/" + id}, text || id); }
   function setLive(ok, text) { document.getElementById("live").textContent = (ok ? "live · " : "") + (text || ""); }
-  function poll(fn) { clearInterval(timer); fn(); timer = setInterval(fn, POLL_MS); }
+  function poll(fn) {
+    // One refresh at a time: on a slow store a tick that finds the last one running is skipped.
+    clearInterval(timer);
+    let busy = false;
+    const tick = async () => { if (busy) return; busy = true; try { await fn(); } finally { busy = false; } };
+    tick();
+    timer = setInterval(tick, POLL_MS);
+  }
 
   // ---- a server-paged, sortable, searchable table ------------------------------------------------
   function pagedTable(url, opts) {
@@ -60,13 +67,15 @@
     const next = el("button", {onclick: () => { st.offset += st.limit; load(); }}, "next ›");
     const body = el("div");
     box.append(el("div", {class: "controls"}, search, prev, next, info), body);
-    let lastUpdated = null;
+    let lastUpdated = null, seq = 0;
     async function load() {
+      const mine = ++seq;  // a slower earlier answer must not overwrite a later one
       const q = new URLSearchParams({offset: st.offset, limit: st.limit, q: st.q});
       if (st.sort) { q.set("sort", st.sort); q.set("desc", st.desc ? "1" : "0"); }
       if (opts && opts.params) for (const [k, v] of Object.entries(opts.params)) q.set(k, v);
       let d;
-      try { d = await api(url + (url.includes("?") ? "&" : "?") + q); } catch (e) { body.replaceChildren(errorBox(e.message)); return; }
+      try { d = await api(url + (url.includes("?") ? "&" : "?") + q); } catch (e) { if (mine === seq) body.replaceChildren(errorBox(e.message)); return; }
+      if (mine !== seq) return;
       lastUpdated = d.version;
       const cols = (opts && opts.columns) ? opts.columns.filter(c => d.columns.includes(c)).concat(d.columns.filter(c => !opts.columns.includes(c))) : d.columns;
       const head = el("tr", {}, cols.map(c => el("th", {class: "sortable", title: "sort by " + c, onclick: () => {
