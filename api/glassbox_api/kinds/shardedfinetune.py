@@ -86,6 +86,42 @@ class Recipe(Block):
     )
 
 
+class Generation(Block):
+    """How predictions are decoded (Hugging Face `generate` conventions); greedy by default."""
+
+    max_new_tokens: Optional[Annotated[int, Field(ge=1, le=131072)]] = None
+    """Longest generation in new tokens (eos included); unset: data.maxTargetLength."""
+    min_new_tokens: Annotated[int, Field(ge=0, le=131072)] = 0
+    """End of sequence is banned before this many new tokens."""
+    num_beams: Annotated[int, Field(ge=1, le=64)] = 1
+    """Beam width; 1 with doSample false is greedy decoding."""
+    length_penalty: Annotated[float, Field(ge=-10, le=10)] = 1.0
+    """A finished beam scores sum(log p) / length ** lengthPenalty (length in new tokens incl. eos)."""
+    no_repeat_ngram_size: Annotated[int, Field(ge=0, le=16)] = 0
+    """Ban any n-gram of this size from repeating within the generated tokens (0: off)."""
+    do_sample: bool = False
+    """Sample (temperature, then topK, then topP) instead of searching."""
+    temperature: Annotated[float, Field(gt=0, le=100)] = 1.0
+    """Sampling temperature."""
+    top_k: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+    """Sample among the k most likely tokens (0: all)."""
+    top_p: Annotated[float, Field(gt=0, le=1)] = 1.0
+    """Nucleus sampling: the smallest set of tokens whose probability reaches topP (1: all)."""
+    num_return_sequences: Annotated[int, Field(ge=1, le=64)] = 1
+    """Sequences returned per example: the best beams (at most numBeams), or independent samples."""
+
+    rules = (
+        Rule("!has(self.maxNewTokens) || self.minNewTokens <= self.maxNewTokens",
+             "generation.minNewTokens must not exceed maxNewTokens",
+             lambda g: g.max_new_tokens is None or g.min_new_tokens <= g.max_new_tokens, ".minNewTokens"),
+        Rule("!self.doSample || self.numBeams == 1", "generation.doSample needs numBeams 1 (beam search does not sample)",
+             lambda g: not g.do_sample or g.num_beams == 1, ".numBeams"),
+        Rule("self.doSample || self.numReturnSequences <= self.numBeams",
+             "generation.numReturnSequences must not exceed numBeams unless doSample",
+             lambda g: g.do_sample or g.num_return_sequences <= g.num_beams, ".numReturnSequences"),
+    )
+
+
 class Sharding(Block):
     """Tensor parallelism on the ('dp', 'mp') mesh."""
 
@@ -151,6 +187,8 @@ class ShardedFinetuneSpec(Block):
     """How parameters are split across devices."""
     training: FinetuneTraining = FinetuneTraining()
     """Training loop settings."""
+    generation: Generation = Generation()
+    """How evaluation predictions are decoded (beam search, sampling, lengths)."""
     resources: FinetuneResources = FinetuneResources()
     """Backend, hosts and node pool."""
     storage: Annotated[Storage, Field(json_schema_extra=immutable("storage"))] = Storage()
@@ -159,6 +197,15 @@ class ShardedFinetuneSpec(Block):
     """Retries on failure."""
     suspend: bool = False
     """Tear the workload down (checkpoints stay); false resumes from the latest one."""
+
+    rules = (
+        Rule("!has(self.generation) || has(self.generation.maxNewTokens) || "
+             "self.generation.minNewTokens <= self.data.maxTargetLength",
+             "generation.minNewTokens must not exceed the generation length (data.maxTargetLength when "
+             "generation.maxNewTokens is unset)",
+             lambda s: s.generation.max_new_tokens is not None or s.generation.min_new_tokens <= s.data.max_target_length,
+             ".generation.minNewTokens"),
+    )
 
 
 class FinetuneProgress(Block):

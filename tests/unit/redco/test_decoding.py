@@ -148,3 +148,25 @@ def test_generation_settings_refuse_contradictions():
         with pytest.raises(ValueError):
             Generation(**bad)
     assert math.isclose(Generation().length_penalty, 1.0)
+
+
+def test_causal_lm_predictions_greedy_as_before_and_beams_return_several_texts():
+    from glassbox_workloads.flax_models import build_model, init_params, tiny_config
+    from glassbox_workloads.recipes import ByteTokenizer, causal_lm
+    from glassbox_workloads.recipes.common import generate_decoder
+
+    tok = ByteTokenizer()
+    cfg = tiny_config("gpt2", vocab_size=tok.vocab_size, hidden_size=16, num_layers=1, num_heads=2,
+                      max_position_embeddings=32)
+    model = build_model(cfg)
+    params = init_params(cfg, jax.random.key(0))
+    apply_fn = causal_lm.decoder_apply(model)
+    greedy = causal_lm.make(apply_fn, tok, max_length=24, max_new_tokens=5, max_prompt_length=8)
+    batch = greedy.pred_collate_fn([{"prompt": "ab"}, {"prompt": "xyz"}])
+    old = generate_decoder(apply_fn, params, batch["prompt_ids"], batch["prompt_mask"], 5, jax.random.key(0), tok.eos_id)
+    new = greedy.pred_fn(jax.random.key(0), params, batch)
+    np.testing.assert_array_equal(np.asarray(new), np.asarray(old))
+    beams = causal_lm.make(apply_fn, tok, max_length=24, max_new_tokens=5, max_prompt_length=8,
+                           generation=Generation(max_new_tokens=5, num_beams=3, num_return_sequences=2))
+    texts = beams.output_fn(beams.pred_fn(jax.random.key(0), params, batch))
+    assert len(texts) == 2 and all(isinstance(t, list) and len(t) == 2 for t in texts)

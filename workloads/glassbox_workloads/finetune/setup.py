@@ -168,14 +168,16 @@ def build_recipe(spec: ShardedFinetuneSpec, model: Any, config: ModelConfig, tok
         from ..recipes import causal_lm
 
         return causal_lm.make(decoder_apply(model), tokenizer, max_length=d.max_source_length + d.max_target_length,
-                              max_new_tokens=d.max_target_length, max_prompt_length=d.max_source_length)
+                              max_new_tokens=d.max_target_length, max_prompt_length=d.max_source_length,
+                              generation=generation_settings(spec))
     if r.name == "seq2seq":
         if config.architecture != "bart":
             raise BadInput("spec.recipe.name", f"recipe seq2seq needs an encoder-decoder (bart), not {config.architecture}",
                            "start from a bart model, or use recipe causal-lm for a decoder")
         from ..recipes import seq2seq
 
-        return seq2seq.make(model, tokenizer, d.max_source_length, d.max_target_length, config.start_token_id)
+        return seq2seq.make(model, tokenizer, d.max_source_length, d.max_target_length, config.start_token_id,
+                            generation=generation_settings(spec))
     if r.name == "soft-q":
         from ..recipes import soft_q
 
@@ -186,6 +188,17 @@ def build_recipe(spec: ShardedFinetuneSpec, model: Any, config: ModelConfig, tok
                            loss_type=q.loss)
     raise BadInput("spec.recipe.name", f"recipe {r.name} is not part of this workload image yet",
                    "use causal-lm, seq2seq, soft-q or custom")
+
+
+def generation_settings(spec: ShardedFinetuneSpec) -> Any:
+    """spec.generation as the decoder's settings; maxNewTokens defaults to data.maxTargetLength."""
+    from ..recipes.decoding import Generation
+
+    g = spec.generation
+    return Generation(max_new_tokens=g.max_new_tokens or spec.data.max_target_length, min_new_tokens=g.min_new_tokens,
+                      num_beams=g.num_beams, length_penalty=g.length_penalty, no_repeat_ngram_size=g.no_repeat_ngram_size,
+                      do_sample=g.do_sample, temperature=g.temperature, top_k=g.top_k, top_p=g.top_p,
+                      num_return_sequences=g.num_return_sequences)
 
 
 # ---- devices and shards --------------------------------------------------------------------

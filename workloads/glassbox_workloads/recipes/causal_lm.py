@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import jax.numpy as jnp
 import numpy as np
 
-from .common import Recipe, generate_decoder, masked_cross_entropy, pad_left, pad_right, rouge_scores, strip_after_eos
+from .common import Recipe, decoded_texts, masked_cross_entropy, pad_left, pad_right, rouge_scores
+from .decoding import Generation, expand, generate
 
 TEMPLATE = "### Instruction:\n{instruction}\n\n### Response:\n"
 TEMPLATE_INPUT = "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n"
@@ -29,9 +31,12 @@ def prompt_and_response(ex: dict) -> tuple[str, str]:
 
 
 def make(apply_fn: Callable, tokenizer: Any, max_length: int = 256, max_new_tokens: int = 64,
-         max_prompt_length: int | None = None) -> Recipe:
-    """The causal-lm recipe for a decoder whose apply_fn(params, ids, mask) returns logits."""
+         max_prompt_length: int | None = None, generation: Generation | None = None) -> Recipe:
+    """The causal-lm recipe for a decoder whose apply_fn(params, ids, mask) returns logits.
+
+    Predictions follow `generation` (greedy over max_new_tokens by default)."""
     tok = tokenizer
+    gen_cfg = generation or Generation(max_new_tokens=max_new_tokens)
     max_prompt = max_prompt_length or max_length
 
     def collate_fn(examples: list[dict]) -> dict[str, np.ndarray]:
@@ -57,18 +62,36 @@ def make(apply_fn: Callable, tokenizer: Any, max_length: int = 256, max_new_toke
         return masked_cross_entropy(logits[:, :-1], batch["input_ids"][:, 1:], batch["loss_mask"][:, :-1])
 
     def pred_fn(rng, params, batch):
-        return generate_decoder(apply_fn, params, batch["prompt_ids"], batch["prompt_mask"], max_new_tokens,
-                                rng, tok.eos_id)
+        out = generate(prompted_logits(apply_fn, params, batch["prompt_ids"], batch["prompt_mask"], gen_cfg),
+                       batch["prompt_ids"].shape[0], gen_cfg, tok.eos_id, rng)
+        return out[:, 0] if gen_cfg.num_return_sequences == 1 else out
 
-    def output_fn(batch_preds) -> list[str]:
-        return [tok.decode(strip_after_eos(row, tok.eos_id)) for row in np.asarray(batch_preds)]
+    def output_fn(batch_preds) -> list:
+        return decoded_texts(tok, batch_preds)
 
     def eval_metric_fn(examples, preds) -> dict[str, float]:
+        preds = [p[0] if isinstance(p, list) else p for p in preds]  # several sequences: the best one
         refs = [prompt_and_response(ex)[1] for ex in examples]
         exact = float(np.mean([p.strip() == r.strip() for p, r in zip(preds, refs)])) if refs else 0.0
         return {**rouge_scores(preds, refs), "exact_match": exact}
 
     return Recipe(collate_fn, loss_fn, pred_fn, output_fn, eval_metric_fn, pred_collate_fn=pred_collate_fn)
+
+
+def prompted_logits(apply_fn: Callable, params: Any, prompt_ids, prompt_mask, cfg: Generation) -> Callable:
+    """next_logits for `decoding`: left-padded prompts (repeated per beam/sample) then the new tokens.
+
+    Recomputes the whole prefix each step (no KV cache); causal attention makes the columns not yet
+    generated irrelevant to the logits read."""
+    ids, mask = expand(prompt_ids, cfg.width), expand(prompt_mask, cfg.width)
+    p = ids.shape[1]
+
+    def next_logits(gen, t):
+        full = jnp.concatenate([ids, gen], axis=1)
+        full_mask = jnp.concatenate([mask, jnp.ones_like(gen)], axis=1)
+        return apply_fn(params, full, full_mask)[:, p - 1 + t]
+
+    return next_logits
 
 
 def decoder_apply(model) -> Callable:
@@ -80,4 +103,4 @@ def decoder_apply(model) -> Callable:
     return apply_fn
 
 
-__all__ = ["make", "decoder_apply", "prompt_and_response"]
+__all__ = ["make", "decoder_apply", "prompt_and_response", "prompted_logits"]

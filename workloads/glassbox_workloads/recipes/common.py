@@ -165,6 +165,20 @@ def generate_decoder(apply_fn: Callable, params: Any, prompt_ids: jax.Array, pro
     return ids[:, p:]
 
 
+def decoded_texts(tok: Any, batch_preds: Any, drop_bos: bool = False) -> list:
+    """(B, T) token rows -> one string each; (B, n, T) -> a list of n strings each."""
+    arr = np.asarray(batch_preds)
+    if arr.ndim == 3:
+        return [decoded_texts(tok, rows, drop_bos) for rows in arr]
+    out = []
+    for row in arr:
+        row = [int(t) for t in row]
+        if drop_bos and row and row[0] == tok.bos_id:
+            row = row[1:]
+        out.append(tok.decode(strip_after_eos(row, tok.eos_id)))
+    return out
+
+
 def strip_after_eos(ids: Sequence[int], eos_id: int) -> list[int]:
     out = []
     for i in ids:

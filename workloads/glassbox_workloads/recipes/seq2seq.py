@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ..flax_models.bart import shift_right
-from .common import Recipe, masked_cross_entropy, pad_right, rouge_scores, sample_token, strip_after_eos
+from .common import Recipe, decoded_texts, masked_cross_entropy, pad_right, rouge_scores
+from .decoding import Generation, expand, generate
 
 SOURCE_KEYS = ("source", "document", "article", "text", "input")
 TARGET_KEYS = ("target", "summary", "highlights", "output")
@@ -23,10 +23,14 @@ def source_target(ex: dict) -> tuple[str, str]:
 
 
 def make(model: Any, tokenizer: Any, max_source_length: int = 256, max_target_length: int = 64,
-         start_token_id: int | None = None) -> Recipe:
-    """The seq2seq recipe for a Flax encoder-decoder with encode/decode methods (bart)."""
+         start_token_id: int | None = None, generation: Generation | None = None) -> Recipe:
+    """The seq2seq recipe for a Flax encoder-decoder with encode/decode methods (bart).
+
+    Predictions follow `generation` (greedy over max_target_length tokens by default): one string
+    per example, or a list of strings when it returns several sequences."""
     tok = tokenizer
     start = tok.eos_id if start_token_id is None else start_token_id
+    gen_cfg = generation or Generation(max_new_tokens=max_target_length)
 
     def encode_source(examples):
         return pad_right([[tok.bos_id] + tok.encode(source_target(ex)[0]) + [tok.eos_id] for ex in examples],
@@ -49,32 +53,23 @@ def make(model: Any, tokenizer: Any, max_source_length: int = 256, max_target_le
         return masked_cross_entropy(logits, batch["labels"], batch["label_mask"])
 
     def pred_fn(rng, params, batch):
-        """Greedy decoding; the encoder runs once, the decoder recomputes its prefix each step."""
+        """Decoding per gen_cfg; the encoder runs once, the decoder recomputes its prefix each step."""
+        w = gen_cfg.width
         enc = model.apply({"params": params}, batch["input_ids"], batch["attention_mask"], method="encode")
-        b = batch["input_ids"].shape[0]
-        n = max_target_length
-        ids = jnp.full((b, n + 1), tok.pad_id, jnp.int32).at[:, 0].set(start)
-        done = jnp.zeros((b,), bool)
+        enc, enc_mask = expand(enc, w), expand(batch["attention_mask"], w)
 
-        def body(i, carry):
-            ids, done = carry
-            logits = model.apply({"params": params}, ids, enc, batch["attention_mask"], None, method="decode")[:, i]
-            nxt = jnp.where(done, tok.eos_id, sample_token(rng, logits, 0.0, 0))
-            return ids.at[:, i + 1].set(nxt), done | (nxt == tok.eos_id)
+        def next_logits(gen, t):
+            dec_in = jnp.concatenate([jnp.full((gen.shape[0], 1), start, jnp.int32), gen[:, :-1]], axis=1)
+            return model.apply({"params": params}, dec_in, enc, enc_mask, None, method="decode")[:, t]
 
-        ids, _ = jax.lax.fori_loop(0, n, body, (ids, done))
-        return ids[:, 1:]
+        out = generate(next_logits, batch["input_ids"].shape[0], gen_cfg, tok.eos_id, rng)
+        return out[:, 0] if gen_cfg.num_return_sequences == 1 else out
 
-    def output_fn(batch_preds) -> list[str]:
-        out = []
-        for row in np.asarray(batch_preds):
-            row = [int(t) for t in row]
-            if row and row[0] == tok.bos_id:
-                row = row[1:]
-            out.append(tok.decode(strip_after_eos(row, tok.eos_id)))
-        return out
+    def output_fn(batch_preds) -> list:
+        return decoded_texts(tok, batch_preds, drop_bos=True)
 
     def eval_metric_fn(examples, preds) -> dict[str, float]:
+        preds = [p[0] if isinstance(p, list) else p for p in preds]  # several sequences: the best one
         return rouge_scores(preds, [source_target(ex)[1] for ex in examples])
 
     return Recipe(collate_fn, loss_fn, pred_fn, output_fn, eval_metric_fn, pred_collate_fn=pred_collate_fn)
