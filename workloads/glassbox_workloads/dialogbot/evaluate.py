@@ -26,7 +26,7 @@ class TestExample:
     pair: Pair
 
 
-def test_examples(dialogues: Sequence[Dialogue], objective: str, include_description: bool) -> list[TestExample]:
+def held_out_examples(dialogues: Sequence[Dialogue], objective: str, include_description: bool) -> list[TestExample]:
     out = []
     for d in dialogues:
         ps = pairs(d, include_description)

@@ -54,9 +54,12 @@ def left_truncate(ids: Sequence[int], max_len: int) -> list[int]:
 
 def encode_source(tokenizer: Any, text: str, max_len: int) -> list[int]:
     """The source's ids with the tokenizer's special tokens, the text truncated from the left."""
-    specials = len(tokenizer.build_inputs_with_special_tokens([]))
-    body = tokenizer(text, add_special_tokens=False)["input_ids"]
-    return tokenizer.build_inputs_with_special_tokens(left_truncate(body, max(max_len - specials, 1)))
+    side = tokenizer.truncation_side
+    tokenizer.truncation_side = "left"
+    try:
+        return list(tokenizer(text, truncation=True, max_length=max_len)["input_ids"])
+    finally:
+        tokenizer.truncation_side = side
 
 
 def encode_target(tokenizer: Any, text: str, max_len: int) -> list[int]:

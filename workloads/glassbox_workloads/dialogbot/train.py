@@ -28,7 +28,7 @@ from ..runtime.lifecycle import OpenRun, Outcome, TrainingWorkload
 from ..runtime.progress import Progress
 from ..runtime.publisher import CheckpointPublisher
 from . import data as dialog_data
-from .evaluate import metrics, test_examples
+from .evaluate import metrics, held_out_examples
 from .model import DialogModel, load_model, objective_of
 from .steps import dev_loss, epoch_order, gen_loss, mlm_loss, optimizer, prepare, steps_per_epoch
 
@@ -174,7 +174,7 @@ class DialogTrainingWorkload(TrainingWorkload[TrainResult]):
 
     def _evaluate(self, run: OpenRun, best: Optional[float]) -> None:
         t = self.t
-        ex = test_examples(self.test_set, self.dm.objective, t.include_description)
+        ex = held_out_examples(self.test_set, self.dm.objective, t.include_description)
         values, rows = metrics(self.dm, ex, self.spec.decoding, t.max_source_length + t.max_target_length)
         self.evals = dict(values)
         if best is not None:
