@@ -51,4 +51,6 @@ def test_d_aligner_trained_on_weak_supervision_finds_replaced_words():
 
     copy = scorers.consistency(aligner, [d["copy"] for d in held], contexts).per_example
     bad = scorers.consistency(aligner, [d["corrupted"] for d in held], contexts).per_example
-    assert sum(c > b for c, b in zip(copy, bad)) >= 90
+    wins = sum(c > b for c, b in zip(copy, bad))
+    print(f"D aligner: {len(train)} weak examples, best val {best}, noun ROC-AUC {auc:.4f}, copy > corrupted {wins}/100")
+    assert wins >= 90
