@@ -1,0 +1,49 @@
+"""DialogBot's home: progress from the run manifest (steps of planned, the test metrics, the best
+dev loss, the served checkpoint) validates against the API's status type, and the promotion
+decision: a candidate no worse than the serving model in the configured direction is promoted,
+a worse one is refused with both numbers in the message."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from glassbox_api.manifest import CheckpointEntry, Manifest
+from glassbox_operator.kinds.dialogbot import HOME, promotion
+
+from opkit import example, resource
+
+RUN = "s3://b/runs/ns/dialogbot/covid-tiny-1234abcd"
+
+
+def test_progress_names_steps_metrics_dev_loss_and_the_served_checkpoint():
+    res = resource(example("dialogbot-tiny.yaml"))
+    m = Manifest(total_steps=10, checkpoints=[CheckpointEntry(
+        step=6, tokens=24, loss=3.21, path="checkpoints/00000006",
+        evals={"perplexity": 41.234567, "bleu2": 1.5, "devLoss": 3.456789})])
+    p = HOME.progress(res, m, RUN)
+    assert p == {"totalSteps": 10, "step": 6, "loss": 3.21, "eval": {"perplexity": 41.2346, "bleu2": 1.5},
+                 "bestDevLoss": 3.4568, "servingCheckpoint": f"{RUN}/checkpoints/00000006"}
+    res.info.status.model_validate({"progress": p})
+    assert HOME.progress(res, None, RUN) is None
+    assert HOME.progress(res, Manifest(total_steps=10), RUN) == {"totalSteps": 10}
+
+
+@pytest.mark.parametrize("direction,old,new,promote", [
+    ("lower", 40.0, 39.0, True), ("lower", 40.0, 40.0, True), ("lower", 40.0, 41.5, False),
+    ("higher", 10.0, 12.0, True), ("higher", 10.0, 9.0, False),
+])
+def test_promotion_is_no_worse_in_the_direction(direction, old, new, promote):
+    d = promotion("perplexity", direction, {"perplexity": old}, {"perplexity": new})
+    assert d.promote is promote
+    assert f"{new:.4g}" in d.message and f"{old:.4g}" in d.message
+    assert ("refused" in d.message) is (not promote)
+
+
+def test_promotion_without_a_serving_number_promotes_and_without_a_candidate_number_refuses():
+    assert promotion("bleu4", "higher", None, {"bleu4": 3.0}).promote
+    assert promotion("bleu4", "higher", {"perplexity": 3.0}, {"bleu4": 3.0}).promote
+    refused = promotion("bleu4", "higher", {"bleu4": 3.0}, {"perplexity": 9.0})
+    assert not refused.promote and "no test bleu4" in refused.message
+    assert not promotion("perplexity", "lower", {"perplexity": 3.0}, {"perplexity": math.nan}).promote
