@@ -67,7 +67,8 @@ PEAK_TFLOPS = {"H200": 989.5, "H100": 989.5, "A100": 312.0, "L40S": 362.0, "L4":
 
 @dataclass
 class TrainHooks:
-    """Test and operations seams: nothing here changes the maths."""
+    """Test and operations seams: nothing here changes the maths, except cpu_bf16, which makes a
+    CPU run take the bf16 paths (autocast, bf16 parameters, DeepSpeed's bf16) a GPU run takes."""
 
     on_step: Optional[Callable[[int, dict[str, Any]], None]] = None  # raise to interrupt a run
     fault_hook: Optional[FaultHook] = None  # publisher protocol faults
