@@ -47,3 +47,21 @@ def test_promotion_without_a_serving_number_promotes_and_without_a_candidate_num
     refused = promotion("bleu4", "higher", {"bleu4": 3.0}, {"perplexity": 9.0})
     assert not refused.promote and "no test bleu4" in refused.message
     assert not promotion("perplexity", "lower", {"perplexity": 3.0}, {"perplexity": math.nan}).promote
+
+
+def test_the_serving_stage_renders_the_model_server_not_the_training_command():
+    from glassbox_operator.context import STAGE_SERVE, STAGE_TRAIN, Plan
+    from glassbox_operator.render import render
+
+    from opkit import ctx
+
+    res = resource(example("dialogbot-gpu.yaml"), training__resources__priorityClassName=None,
+                   serving__resources__priorityClassName=None)
+    job = render(ctx(res, plan=Plan(stage=STAGE_TRAIN)))[-1]
+    isvc = render(ctx(res, plan=Plan(stage=STAGE_SERVE), model_uri=f"{RUN}/checkpoints/00000006"))[-1]
+    train_cmd = job["spec"]["template"]["spec"]["containers"][0]["command"]
+    serve = isvc["spec"]["predictor"]["containers"][0]
+    assert "dialogbot" in train_cmd and train_cmd[train_cmd.index("--stage") + 1] == "train"
+    assert serve["name"] == "kserve-container" and "dialogbot" in serve["command"]
+    assert serve["command"][serve["command"].index("--stage") + 1] == "serve"
+    assert {e["name"]: e.get("value") for e in serve["env"]}["STORAGE_URI"] == f"{RUN}/checkpoints/00000006"
