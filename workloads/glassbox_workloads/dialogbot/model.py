@@ -105,11 +105,12 @@ def load_model(spec: DialogBotSpec, *, model: Optional[ModelSpec] = None, field:
     obj = objective or objective_of(spec)
     if m.uri or m.from_run:
         source = hfmodels.resolve(m, store=store, namespace=namespace, field=field, base_dir=base_dir)
-        if source.path is not None and (Path(source.path) / hfmodels.CONFIG_FILE).is_file():
-            import transformers as tf
+        if source.path is not None:  # resolved once (a fromRun download is not repeated by load below)
+            m = ModelSpec.model_validate({"uri": str(source.path)})
+            if (Path(source.path) / hfmodels.CONFIG_FILE).is_file():
+                import transformers as tf
 
-            cfg = tf.AutoConfig.from_pretrained(source.path)
-            obj = objective or objective_of(spec, cfg)
+                obj = objective or objective_of(spec, tf.AutoConfig.from_pretrained(source.path))
     texts = [t for d in dialogues for t in (d.description, *(u.text for u in d.turns)) if t]
     t = spec.training
     loaded = hfmodels.load(m, _auto_class(obj), store=store, namespace=namespace, field=field, base_dir=base_dir,
