@@ -65,8 +65,11 @@
     search.addEventListener("input", () => { clearTimeout(t); t = setTimeout(() => { st.q = search.value; st.offset = 0; load(); }, 250); });
     const prev = el("button", {onclick: () => { st.offset = Math.max(0, st.offset - st.limit); load(); }}, "‹ prev");
     const next = el("button", {onclick: () => { st.offset += st.limit; load(); }}, "next ›");
+    const size = el("select", {"aria-label": "rows per page"}, [100, 1000].map(n => el("option", {value: n}, n + " rows")));
+    size.value = String(st.limit);
+    size.addEventListener("change", () => { st.limit = +size.value; st.offset = 0; load(); });
     const body = el("div");
-    box.append(el("div", {class: "controls"}, search, prev, next, info), body);
+    box.append(el("div", {class: "controls"}, search, prev, next, size, info), body);
     let lastUpdated = null, seq = 0;
     async function load() {
       const mine = ++seq;  // a slower earlier answer must not overwrite a later one
@@ -248,6 +251,7 @@
                                    : el("p", {class: "muted"}, "pick a relation to see its prompts and their weights"));
     }
     pick.addEventListener("change", show);
+    if (rels.length === 1) pick.value = rels[0].name;  // one relation: show its prompts straight away
     box.replaceChildren(el("h2", {}, "Relations"),
       rels.length ? table(["relation", "tuples", "prompts kept", "prompts tried"], rels.map(r => [r.name, r.tuples, r.prompts, r.promptsTried]), {id: "relations-table"})
                   : el("p", {class: "muted"}, "no relation published yet"),
