@@ -174,7 +174,8 @@ def _join(v: Any) -> Any:
 def texts(cache: FileCache, spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The examples' texts by id, from the evaluated data (spec.data.uri), with the spec's field names.
 
-    Ids follow the MetricEval reader: fields.id, else `line-N` (jsonl) / `item-N` (json), 1-based."""
+    Ids follow the MetricEval reader: fields.id, else `line-N` (jsonl) / `item-N` (json), 1-based
+    (a jsonl file with blank lines between examples numbers them differently: give examples ids)."""
     data, fields = spec.get("data") or {}, spec.get("fields") or {}
     uri = str(data.get("uri") or "")
     if not uri:
@@ -186,7 +187,7 @@ def texts(cache: FileCache, spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
         doc = cache.get(src, leaf, None, lines=lines, version=str(src.stat(leaf).size))
     except (StoreError, UiError) as exc:
         raise UiError(f"texts of spec.data.uri {uri} cannot be read here: {getattr(exc, 'message', exc)}") from None
-    rows = doc if isinstance(doc, list) else []
+    rows = doc if isinstance(doc, list) else [doc]
     idf, tag = fields.get("id", "id"), "line" if lines else "item"
     want = {k: fields.get(k, k) for k in ("source", "output", "references")}
     out = {}

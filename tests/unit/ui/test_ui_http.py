@@ -266,3 +266,28 @@ def test_chat_playground_forwards_and_keeps_the_disclaimer_apart(client):
     d = r.json()
     assert r.status_code == 200 and d["url"] == f"{chat.url}/openai/v1/chat/completions"
     assert d["reply"] == "echo: fever?" and d["disclaimer"] == "Research system, not a doctor: see one for medical advice."
+
+
+def test_a_running_curve_is_drawn_from_the_manifest_points(client, store, tmp_path):
+    prefix, run = metric_run(store, tmp_path, published=False)
+    m = run.read_json(MANIFEST_JSON)
+    m["final"]["curvePoints"] = [{"step": 10, "checkpoint": "step-10", "perplexity": 420.0},
+                                 {"step": 20, "checkpoint": "step-20", "perplexity": 380.0, "skipped": "no"}]
+    run.write_json(MANIFEST_JSON, m)
+    charts = client.get(f"/api/runs/{prefix}/charts").json()["charts"]
+    assert [(c["id"], c["series"][0]["points"]) for c in charts] == [("curve-perplexity", [[10, 420.0], [20, 380.0]])]
+    assert client.get(f"/api/runs/{prefix}/table/curve").json()["total"] == 2
+
+
+def test_texts_of_a_json_array_without_ids_join_by_position(client, store, tmp_path):
+    data = tmp_path / "items.json"
+    data.write_text(json.dumps([{"out": "first", "src": "doc one"}, {"out": "second", "src": "doc two"}]))
+    spec = {"data": {"uri": str(data), "format": "json"}, "fields": {"output": "out", "source": "src"}}
+    prefix, run = start_run(store, "MetricEval", "positional", spec)
+    from .conftest import put
+
+    scores = put(run, "scores.jsonl", b'{"id": "item-2", "bleu-4": 3.0}\n{"id": "item-1", "bleu-4": 9.0}\n')
+    run.write_json(MANIFEST_JSON, {"kind": "MetricEval", "name": "positional", "state": "completed",
+                                   "final": {"examplesTotal": 2, "examplesScored": 2, "outputs": {"scores": scores}}})
+    rows = client.get(f"/api/runs/{prefix}/table/scores?sort=bleu-4&desc=1").json()["rows"]
+    assert [(r["id"], r["output"], r["source"]) for r in rows] == [("item-1", "first", "doc one"), ("item-2", "second", "doc two")]
