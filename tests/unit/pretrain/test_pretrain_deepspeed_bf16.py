@@ -84,3 +84,26 @@ def test_zero3_bf16_resume_is_bit_for_bit(zero3, tmp_path: Path) -> None:
     for k, v in want.items():
         assert torch.equal(got[k], v), k
     assert [c.loss for c in m.checkpoints] == [c.loss for c in zero3[0].checkpoints]
+
+
+def _check_exact_master(rank: int, stage: int) -> None:
+    from glassbox_workloads.pretrain.strategy import DeepSpeedStrategy, DistInfo
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(16, 16), torch.nn.Linear(16, 4))
+    exact = {k: v.clone() for k, v in model.state_dict().items()}
+    assert all(not torch.equal(v, v.bfloat16().float()) for v in exact.values())
+    strat = DeepSpeedStrategy(model, spec(stage).training, DistInfo(), micro_batch=4, grad_accum=1, cpu_bf16=True)
+    assert next(strat.eval_model.parameters()).dtype == torch.bfloat16
+    state = strat.full_model_state()
+    assert state.keys() == exact.keys()
+    for k, v in exact.items():
+        assert torch.equal(state[k], v), f"stage {stage}: {k} is not the fp32 weight it started from"
+
+
+@pytest.mark.parametrize("stage", [1, 2, 3])
+def test_master_starts_from_the_exact_fp32_weights_at_every_stage(stage: int) -> None:
+    """deepspeed.initialize casts the module to bf16 and derives its fp32 master from that copy;
+    the strategy puts the exact fp32 weights back, and full_model_state returns them (one process,
+    a group of one; a fresh process per stage, as DeepSpeed caches its groups per process)."""
+    mp.start_processes(_check_exact_master, args=(stage,), nprocs=1, start_method="spawn", join=True)
