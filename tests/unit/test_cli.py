@@ -102,8 +102,13 @@ def test_crds_check_passes_on_the_committed_tree(monkeypatch):
     assert res.exit_code == 0, res.output
 
 
-def test_run_says_which_kinds_it_can_run(tmp_path):
-    # The real subprocess: a valid resource of a kind without a workload is refused, not faked.
+def test_run_without_the_workload_programs_says_which_extra_to_install(tmp_path, monkeypatch):
+    # Every kind has a program now; what can still be missing is the programs themselves (the
+    # operator-only install). Refused plainly with exit 3, nothing published, nothing faked.
+    monkeypatch.setattr(runner, "_workloads_installed", lambda: False)
     res = cli.invoke(app, ["run", str(ROOT / "examples" / "kgharvest-tiny.yaml"), "--store", str(tmp_path)])
     assert res.exit_code == runner.EXIT_NOT_RUNNABLE
+    assert "not installed" in res.output and "pip install" in res.output
     assert not any(tmp_path.iterdir()), "nothing may be published for a kind that cannot run"
+
+
