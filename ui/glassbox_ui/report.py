@@ -15,7 +15,7 @@ from typing import Any, Iterable, Optional
 from glassbox_api.manifest import Manifest, RunRecord
 from glassbox_api.store import ArtifactStore
 
-from .views import training_charts
+from .views import curve_charts, training_charts
 
 STATIC = Path(__file__).parent / "static"
 
@@ -44,8 +44,9 @@ def _evals(e: dict[str, float]) -> str:
 
 
 def chart_specs(manifest: Manifest, metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The report's charts: those of the UI's run view (loss, lr, throughput, evals per checkpoint)."""
-    return training_charts(manifest, metrics)
+    """The report's charts: those of the UI's run view (loss, lr, throughput, evals per checkpoint,
+    and a MetricEval's checkpoint curve from the points its manifest holds)."""
+    return training_charts(manifest, metrics) + curve_charts(list(manifest.final.get("curvePoints") or []))
 
 
 def render_report(run: ArtifactStore, record: Optional[RunRecord], manifest: Manifest,

@@ -39,3 +39,10 @@ def test_vendored_uplot_matches_its_pinned_sha256():
         assert hashlib.sha256((VENDOR / name).read_bytes()).hexdigest() == digest, name
     assert "MIT License" in (VENDOR / "LICENSE").read_text()
     assert "1.6.32" in (VENDOR / "README.md").read_text()
+
+
+def test_the_report_draws_a_metric_runs_checkpoint_curve():
+    from glassbox_ui.report import chart_specs
+
+    m = Manifest(kind="MetricEval", final={"curvePoints": [{"step": 10, "perplexity": 50.0}, {"step": 20, "perplexity": 40.0}]})
+    assert [(c["id"], len(c["series"][0]["points"])) for c in chart_specs(m, [])] == [("curve-perplexity", 2)]
