@@ -46,3 +46,13 @@ def test_the_report_draws_a_metric_runs_checkpoint_curve():
 
     m = Manifest(kind="MetricEval", final={"curvePoints": [{"step": 10, "perplexity": 50.0}, {"step": 20, "perplexity": 40.0}]})
     assert [(c["id"], len(c["series"][0]["points"])) for c in chart_specs(m, [])] == [("curve-perplexity", 2)]
+
+
+def test_the_report_needs_no_web_framework():
+    # `glassbox report` runs where only the operator extra is installed.
+    import subprocess
+    import sys
+
+    code = ("import sys, glassbox_ui.report; "
+            "sys.exit(1 if {'starlette', 'uvicorn'} & set(sys.modules) else 0)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
