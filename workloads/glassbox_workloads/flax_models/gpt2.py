@@ -73,7 +73,7 @@ class _Transformer(nn.Module):
     config: ModelConfig
 
     @nn.compact
-    def __call__(self, input_ids, attention_mask, position_ids):
+    def __call__(self, input_ids, attention_mask, position_ids, token_type_ids=None):
         c = self.config
         dt = jnp.dtype(c.dtype)
         init = nn.initializers.normal(0.02)
@@ -82,8 +82,34 @@ class _Transformer(nn.Module):
         if position_ids is None:
             position_ids = default_positions(input_ids, attention_mask)
         x = wte(input_ids) + wpe(position_ids)
+        if token_type_ids is not None:  # HF GPT-2 embeds token types with the word embeddings
+            x = x + wte(token_type_ids)
         t = input_ids.shape[1]
         bias = attention_bias(attention_mask, attention_mask, True, t, t)
         for i in range(c.num_layers):
             x = GPT2Block(c, name=f"h_{i}")(x, bias)
         return nn.LayerNorm(c.norm_eps, dtype=dt, name="ln_f")(x), wte
+
+
+class GPT2DoubleHeadsModel(nn.Module):
+    """HF's GPT2DoubleHeadsModel: the tied LM head plus a multiple-choice head.
+
+    Inputs are (B, C, T) for C choices; returns (lm_logits (B, C, T, vocab), mc_logits (B, C)).
+    The multiple-choice head is HF's SequenceSummary with summary_type cls_index: a dense layer
+    to one logit, read at mc_token_ids (B, C) (the eos of each choice).
+    """
+
+    config: ModelConfig
+
+    @nn.compact
+    def __call__(self, input_ids: jax.Array, attention_mask: Optional[jax.Array] = None,
+                 token_type_ids: Optional[jax.Array] = None, mc_token_ids: Optional[jax.Array] = None):
+        c = self.config
+        b, n, t = input_ids.shape
+        flat = lambda x: None if x is None else x.reshape(b * n, t)  # noqa: E731
+        h, wte = _Transformer(c, name="transformer")(flat(input_ids), flat(attention_mask), None, flat(token_type_ids))
+        lm = wte.attend(h).astype(jnp.float32).reshape(b, n, t, -1)
+        idx = jnp.zeros((b * n,), jnp.int32) if mc_token_ids is None else mc_token_ids.reshape(b * n)
+        picked = jnp.take_along_axis(h, idx[:, None, None], axis=1)[:, 0]
+        mc = dense(1, "multiple_choice_head", True, jnp.dtype(c.dtype))(picked)
+        return lm, mc.astype(jnp.float32).reshape(b, n)
