@@ -109,8 +109,9 @@ def test_entrypoint_runs_a_resource_file(tmp_path: Path, capsys: pytest.CaptureF
     assert "completed 2 steps" in out and "default/pretrainrun/cli-abc12345" in out
     r = load_resource(f, "PretrainRun", run_id="abc12345")
     assert read_manifest(LocalStore(tmp_path / "s").sub(r.run_prefix)).latest.step == 2
-    assert main(["dialogbot", "--spec", str(f), "--store", str(tmp_path)]) == 3
-    assert "cannot run DialogBot resources yet" in capsys.readouterr().err
+    # A PretrainRun file handed to another kind's program is a usage error, not a run of the wrong kind.
+    assert main(["dialogbot", "--spec", str(f), "--store", str(tmp_path)]) == 2
+    assert "no DialogBot resource in the file" in capsys.readouterr().err
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({**doc, "spec": {**doc["spec"], "training": {"microBatchSize": 0}}}))
     assert main(["pretrainrun", "--spec", str(bad), "--store", str(tmp_path)]) == 2
