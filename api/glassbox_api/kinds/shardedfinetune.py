@@ -53,6 +53,53 @@ class SoftQ(Block):
     """Reward shaping."""
 
 
+POS_TAGS = ["FW", "JJ", "NN", "NNS", "NNP", "VB", "VBD", "VBG", "VBN", "VBZ", "VBP"]
+
+
+class Distractors(Block):
+    """Wrong choices of the multiple-choice head, besides the true abstract."""
+
+    shuffled: Annotated[int, Field(ge=0, le=1)] = 1
+    """The true abstract with its tokens randomly permuted (0 or 1)."""
+    random: Annotated[int, Field(ge=0, le=15)] = 2
+    """Other abstracts of the training set, drawn at random."""
+
+    rules = (Rule("self.shuffled + self.random >= 1", "distractors: at least one wrong choice is needed",
+                  lambda d: d.shuffled + d.random >= 1, ".random"),)
+
+
+class KeywordSummarization(Block):
+    """Settings of the keyword-summarization recipe (GPT-2 double heads, COVID-19 literature).
+
+    Examples are JSON objects with `abstract` (keywords are tagged from it) or `abstract` and
+    `keywords` (a list or a space-separated string). The model is gpt2; its vocabSize must leave
+    room for two added tokens (keyword, summarize) after the tokenizer's."""
+
+    pos_tags: Annotated[list[Annotated[str, Field(min_length=1, max_length=8)]], Field(min_length=1, max_length=48)] = POS_TAGS
+    """Penn Treebank tags whose words are keyword candidates (the paper's set)."""
+    keep_ratio: Annotated[float, Field(gt=0, le=1)] = 0.8
+    """Keywords are a seeded random int(keepRatio * L) + 1 of the L candidates, in text order."""
+    max_keyword_tokens: Annotated[int, Field(ge=1, le=4096)] = 190
+    """Keyword tokens kept."""
+    max_length: Annotated[int, Field(ge=16, le=131072)] = 1024
+    """Tokens per choice; the abstract gets maxLength - maxKeywordTokens - 11."""
+    distractors: Distractors = Distractors()
+    """Wrong choices: 1 shuffled + 2 random makes the paper's four choices."""
+    lm_coef: Annotated[float, Field(ge=0, le=100)] = 2.0
+    """Weight of the LM loss (on the true choice's abstract)."""
+    mc_coef: Annotated[float, Field(ge=0, le=100)] = 1.0
+    """Weight of the multiple-choice loss."""
+    tagger: Literal["spacy", "provided"] = "spacy"
+    """spacy: tag abstracts with spaCy's English pipeline (installed offline by hack/assets.sh);
+    provided: every example carries its keywords."""
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
+    """Seed of the keyword subsets, distractors and choice order."""
+
+    rules = (Rule("self.maxKeywordTokens + 12 < self.maxLength", "keywordSummarization.maxKeywordTokens leaves no "
+                  "room for the abstract in maxLength", lambda k: k.max_keyword_tokens + 12 < k.max_length,
+                  ".maxKeywordTokens"),)
+
+
 class Recipe(Block):
     """The three-function contract: built-in recipes or `module:function` references."""
 
@@ -70,6 +117,8 @@ class Recipe(Block):
     """eval_metric_fn(examples, preds) -> dict (optional)."""
     soft_q: Optional[SoftQ] = None
     """Settings of the soft-q recipe."""
+    keyword_summarization: Optional[KeywordSummarization] = None
+    """Settings of the keyword-summarization recipe (defaults when omitted)."""
 
     rules = (
         Rule(
@@ -82,6 +131,12 @@ class Recipe(Block):
             "recipe.softQ is required for recipe soft-q and only valid there",
             lambda r: (r.name == "soft-q") == (r.soft_q is not None),
             ".softQ",
+        ),
+        Rule(
+            "!has(self.keywordSummarization) || self.name == 'keyword-summarization'",
+            "recipe.keywordSummarization is only valid for recipe keyword-summarization",
+            lambda r: r.keyword_summarization is None or r.name == "keyword-summarization",
+            ".keywordSummarization",
         ),
     )
 

@@ -127,3 +127,117 @@ def test_sharded_loss_at_mp_2_and_4_equals_mp_1():
     proc = subprocess.run([sys.executable, str(HERE / "multidevice_recipes.py"), "keyword_equivalence"], env=env,
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+
+
+CONTENT = [f"c{i}" for i in range(40)]
+TEMPLATE = "the study of {} shows {} with {} and {} in {}"
+
+
+class _WordTokenizer:
+    """Whole words of the planted abstracts (ids from 3; 0 pad, 1 bos, 2 eos)."""
+
+    pad_id, bos_id, eos_id = 0, 1, 2
+
+    def __init__(self) -> None:
+        words = sorted(set(CONTENT) | set(TEMPLATE.replace("{}", "").split()))
+        self.ids = {w: i + 3 for i, w in enumerate(words)}
+        self.words = {i: w for w, i in self.ids.items()}
+        self.vocab_size = len(words) + 3
+
+    def encode(self, text: str) -> list[int]:
+        return [self.ids[w] for w in text.split()]
+
+    def decode(self, ids) -> str:
+        return " ".join(self.words[int(i)] for i in ids if int(i) in self.words)
+
+
+def _planted(n: int, seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        kw = rng.sample(CONTENT, 5)
+        out.append({"abstract": TEMPLATE.format(*kw), "keywords": kw})
+    return out
+
+
+@pytest.mark.slow
+def test_planted_keywords_steer_generation_and_the_mc_head_finds_the_true_abstract():
+    """500 templated abstracts of 5 content words each; 300 steps of a 2-layer double-heads GPT-2.
+    Measured (this machine): MC accuracy 0.975, keyword recall 0.955 with the true keywords and 0.135
+    with another example's keywords (the unconditioned baseline: the template alone)."""
+    import optax
+
+    from glassbox_workloads.flax_models import tiny_config
+    from glassbox_workloads.flax_models.gpt2 import GPT2DoubleHeadsModel
+    from glassbox_workloads.recipes.decoding import Generation
+    from glassbox_workloads.redco import Deployer, Trainer
+
+    tok = _WordTokenizer()
+    train, held = _planted(500, 0), _planted(40, 1)
+    cfg = tiny_config("gpt2", vocab_size=tok.vocab_size + 2, hidden_size=64, intermediate_size=128, num_heads=4,
+                      max_position_embeddings=32)
+    model = GPT2DoubleHeadsModel(cfg)
+    recipe = ks.make(model, tok, [e["abstract"] for e in train], ks.Settings(max_length=32, max_keyword_tokens=8),
+                     generation=Generation(max_new_tokens=12))
+    b0 = recipe.collate_fn(train[:2])
+    params = model.init(jax.random.key(0), b0["input_ids"], None, b0["token_type_ids"], b0["mc_token_ids"])["params"]
+    tr = Trainer(Deployer(n_model_shards=1, devices=[jax.devices()[0]]), recipe.collate_fn, recipe.loss_fn, params,
+                 optax.adamw(3e-3))
+    for step in range(300):
+        i = (step * 16) % 480
+        tr.train_step(recipe.collate_fn(train[i:i + 16]))
+    p = jax.device_get(tr.params)
+    hb = recipe.collate_fn(held)
+    _, mc = model.apply({"params": p}, hb["input_ids"], None, hb["token_type_ids"], hb["mc_token_ids"])
+    assert np.mean(np.argmax(np.asarray(mc), 1) == hb["mc_label"]) >= 0.9
+
+    pred = jax.jit(recipe.pred_fn)
+
+    def recall(examples: list[dict]) -> float:
+        out = recipe.output_fn(pred(jax.random.key(0), p, recipe.pred_collate_fn(examples)))
+        return float(np.mean([len(set(o.split()) & set(e["keywords"])) / 5 for o, e in zip(out, held)]))
+
+    conditioned = recall(held)
+    swapped = recall([{"abstract": e["abstract"], "keywords": held[(i + 1) % 40]["keywords"]} for i, e in enumerate(held)])
+    assert conditioned >= 0.8 and swapped <= 0.35, (conditioned, swapped)
+
+
+def _spec(**recipe):
+    from glassbox_api.kinds.shardedfinetune import ShardedFinetuneSpec
+
+    return ShardedFinetuneSpec.model_validate({
+        "model": {"architecture": "gpt2", "config": {"hiddenSize": 32, "numLayers": 1, "numHeads": 2}},
+        "data": {"train": {"uri": "x.jsonl"}},
+        "recipe": {"name": "keyword-summarization", **recipe},
+    })
+
+
+@pytest.mark.parametrize("arch,vocab,examples,recipe,field", [
+    ("llama", 300, [{"abstract": "a b"}], {}, "spec.model.architecture"),
+    ("gpt2", 260, [{"abstract": "a b"}], {}, "spec.model.config.vocabSize"),
+    ("gpt2", 300, [{"text": "a b"}], {}, "spec.data.train"),
+    ("gpt2", 300, [{"abstract": "a b"}], {"keywordSummarization": {"tagger": "provided"}},
+     "spec.recipe.keywordSummarization.tagger"),
+])
+def test_keyword_recipe_refuses_what_it_cannot_train_naming_the_field(arch, vocab, examples, recipe, field):
+    from glassbox_workloads.finetune.setup import build_recipe
+    from glassbox_workloads.flax_models import tiny_config
+    from glassbox_workloads.recipes import ByteTokenizer
+    from glassbox_workloads.runtime.errors import BadInput
+
+    with pytest.raises(BadInput) as err:
+        build_recipe(_spec(**recipe), None, tiny_config(arch, vocab_size=vocab), ByteTokenizer(), examples)
+    assert err.value.field == field
+
+
+def test_keyword_recipe_with_provided_keywords_adds_the_mc_head():
+    from glassbox_workloads.finetune.setup import build_recipe
+    from glassbox_workloads.flax_models import init_params, tiny_config
+    from glassbox_workloads.recipes import ByteTokenizer
+
+    cfg = tiny_config("gpt2", vocab_size=261)
+    r = build_recipe(_spec(keywordSummarization={"tagger": "provided"}), None, cfg, ByteTokenizer(),
+                     [{"abstract": "a b c", "keywords": ["a"]}, {"abstract": "d e", "keywords": "d"}])
+    params = r.add_params(init_params(cfg, jax.random.key(0)), jax.random.key(1))
+    assert params["multiple_choice_head"]["kernel"].shape == (32, 1)
+    assert r.collate_fn([{"abstract": "a b c", "keywords": ["a"]}])["input_ids"].shape == (1, 3, 1024)  # 1 + 1 + 1

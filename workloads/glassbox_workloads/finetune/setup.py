@@ -151,10 +151,14 @@ def load_examples(ref: DatasetRef, base_dir: Optional[Path] = None, field: str =
 # ---- recipe --------------------------------------------------------------------------------
 
 
-def build_recipe(spec: ShardedFinetuneSpec, model: Any, config: ModelConfig, tokenizer: Any) -> Recipe:
-    """The recipe named in spec.recipe, bound to the model and tokenizer."""
+def build_recipe(spec: ShardedFinetuneSpec, model: Any, config: ModelConfig, tokenizer: Any,
+                 train_examples: Optional[list] = None) -> Recipe:
+    """The recipe named in spec.recipe, bound to the model and tokenizer (and, for recipes that
+    draw from it, the training set)."""
     r = spec.recipe
     d = spec.data
+    if r.name == "keyword-summarization":
+        return _keyword_recipe(spec, config, tokenizer, train_examples or [])
     if r.name == "custom":
         fns = {n: resolve(getattr(r, n)) if getattr(r, n) else None
                for n in ("collate_fn", "loss_fn", "pred_fn", "output_fn", "eval_metric_fn")}
@@ -187,7 +191,45 @@ def build_recipe(spec: ShardedFinetuneSpec, model: Any, config: ModelConfig, tok
                            reward_min=q.reward_range.min, reward_max=q.reward_range.max, top_k=q.top_k,
                            loss_type=q.loss)
     raise BadInput("spec.recipe.name", f"recipe {r.name} is not part of this workload image yet",
-                   "use causal-lm, seq2seq, soft-q or custom")
+                   "use causal-lm, seq2seq, soft-q, keyword-summarization or custom")
+
+
+def _keyword_recipe(spec: ShardedFinetuneSpec, config: ModelConfig, tokenizer: Any, examples: list) -> Recipe:
+    """keyword-summarization: a GPT-2 double-heads model over the tokenizer plus two added tokens."""
+    from ..flax_models.gpt2 import GPT2DoubleHeadsModel
+    from ..recipes import keyword_summarization as ks
+
+    k = spec.recipe.keyword_summarization or _default_keyword_settings()
+    if config.architecture != "gpt2":
+        raise BadInput("spec.model.architecture", f"recipe keyword-summarization needs gpt2 (double heads), not "
+                       f"{config.architecture}", "start from a gpt2 model")
+    if config.vocab_size < tokenizer.vocab_size + 2:
+        raise BadInput("spec.model.config.vocabSize", f"{config.vocab_size} leaves no room for the recipe's two added "
+                       f"tokens after the tokenizer's {tokenizer.vocab_size}", f"set it to at least {tokenizer.vocab_size + 2}")
+    missing = next((i for i, ex in enumerate(examples) if not isinstance(ex.get("abstract"), str)), None)
+    if missing is not None:
+        raise BadInput("spec.data.train", f"example {missing} has no \"abstract\" string",
+                       "give every example an abstract (and optionally its keywords)")
+    tagger = None
+    if k.tagger == "spacy":
+        try:
+            tagger = ks.spacy_tagger()
+        except ImportError as exc:
+            raise BadInput("spec.recipe.keywordSummarization.tagger", str(exc),
+                           "run hack/assets.sh, or set tagger: provided with keywords in every example") from exc
+    elif any("keywords" not in ex for ex in examples):
+        raise BadInput("spec.recipe.keywordSummarization.tagger", "tagger provided needs keywords in every example",
+                       "add keywords to the examples, or use tagger: spacy")
+    settings = ks.Settings(tuple(k.pos_tags), k.keep_ratio, k.max_keyword_tokens, k.max_length, k.distractors.shuffled,
+                           k.distractors.random, k.lm_coef, k.mc_coef, k.seed)
+    return ks.make(GPT2DoubleHeadsModel(config), tokenizer, [ex["abstract"] for ex in examples], settings, tagger,
+                   generation_settings(spec))
+
+
+def _default_keyword_settings() -> Any:
+    from glassbox_api.kinds.shardedfinetune import KeywordSummarization
+
+    return KeywordSummarization()
 
 
 def generation_settings(spec: ShardedFinetuneSpec) -> Any:

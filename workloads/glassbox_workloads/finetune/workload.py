@@ -118,8 +118,8 @@ class FinetuneWorkload(TrainingWorkload[FinetuneResult]):
         spec, t = self.spec, self.spec.training
         self.cfg, self.tok, shapes, self.source = shapes_for(spec, self.root, self.who.namespace)
         self.model = build_model(self.cfg)
-        self.recipe = build_recipe(spec, self.model, self.cfg, self.tok)
         self.train_examples = load_examples(spec.data.train, self.base_dir, "spec.data.train")
+        self.recipe = build_recipe(spec, self.model, self.cfg, self.tok, self.train_examples)
         self.eval_examples = load_examples(spec.data.eval, self.base_dir, "spec.data.eval") if spec.data.eval else []
         pool = pool_info(spec.resources.accelerator) if spec.resources.backend != "local" else _local_pool(jax)
         n_dev = jax.device_count()
@@ -164,6 +164,12 @@ class FinetuneWorkload(TrainingWorkload[FinetuneResult]):
 
     def _initial_params(self, jax: Any) -> Any:
         """The starting weights: loaded from the model source, or initialised at random (sharded)."""
+        params = self._model_params(jax)
+        if self.recipe.add_params is not None:  # e.g. the multiple-choice head of keyword-summarization
+            params = self.recipe.add_params(params, jax.random.key(self.spec.training.seed + 1))
+        return params
+
+    def _model_params(self, jax: Any) -> Any:
         from ..flax_models import init_params
         from ..flax_models.hf import CheckpointMismatch, load_pretrained
 

@@ -20,7 +20,8 @@ class Recipe:
     scalar; pred_fn(rng, params, batch) -> per-example outputs; output_fn(batch_preds) -> list;
     eval_metric_fn(examples, preds) -> dict. init_extra(params) / update_extra(extra, params) own
     extra state carried in TrainState.extra (a soft-Q target network); augment_fn(trainer, batch)
-    adds host-side data before a step (on-policy samples and their rewards).
+    adds host-side data before a step (on-policy samples and their rewards). add_params(params, rng)
+    adds parameters the recipe's model has beyond the architecture's (a multiple-choice head).
     """
 
     collate_fn: Callable[[list], dict]
@@ -32,6 +33,8 @@ class Recipe:
     init_extra: Optional[Callable[[Any], Any]] = None
     update_extra: Optional[Callable[[Any, Any], Any]] = None
     augment_fn: Optional[Callable[[Any, dict], dict]] = None
+    add_params: Optional[Callable[[Any, jax.Array], Any]] = None
+    """(model params, rng) -> params with the recipe's own new ones (a multiple-choice head)."""
 
 
 def resolve(ref: str) -> Callable:

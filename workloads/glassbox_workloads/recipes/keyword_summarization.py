@@ -191,13 +191,24 @@ def make(model: Any, tokenizer: Any, corpus: Sequence[str], settings: Settings =
         return out[:, 0] if gen_cfg.num_return_sequences == 1 else out
 
     def output_fn(batch_preds) -> list:
-        return decoded_texts(tok, batch_preds)
+        arr = np.asarray(batch_preds)  # the added tokens are not the tokenizer's: drop them as padding
+        return decoded_texts(tok, np.where(arr >= tok.vocab_size, tok.pad_id, arr))
 
     def eval_metric_fn(examples, preds) -> dict[str, float]:
         preds = [p[0] if isinstance(p, list) else p for p in preds]
         return rouge_scores(preds, [ex["abstract"] for ex in examples])
 
-    return Recipe(collate_fn, loss_fn, pred_fn, output_fn, eval_metric_fn, pred_collate_fn=pred_collate_fn)
+    return Recipe(collate_fn, loss_fn, pred_fn, output_fn, eval_metric_fn, pred_collate_fn=pred_collate_fn,
+                  add_params=add_mc_head)
+
+
+def add_mc_head(params: Any, rng: jax.Array) -> Any:
+    """A GPT-2 LM's parameters plus a fresh multiple-choice head (HF's init: normal 0.02, zero bias)."""
+    if "multiple_choice_head" in params:
+        return params
+    hidden = params["transformer"]["wte"]["embedding"].shape[1]
+    head = {"kernel": 0.02 * jax.random.normal(rng, (hidden, 1), jnp.float32), "bias": jnp.zeros((1,), jnp.float32)}
+    return {**params, "multiple_choice_head": head}
 
 
 def keyword_logits(model: Any, params: Any, prompt_ids, prompt_mask, layout: Layout, cfg: Generation) -> Callable:
@@ -217,4 +228,4 @@ def keyword_logits(model: Any, params: Any, prompt_ids, prompt_mask, layout: Lay
 
 
 __all__ = ["IGNORE", "Layout", "POS_TAGS", "Settings", "build_choices", "double_heads_loss", "example_rng",
-           "keyword_logits", "keyword_subset", "make", "pos_words", "spacy_tagger"]
+           "add_mc_head", "keyword_logits", "keyword_subset", "make", "pos_words", "spacy_tagger"]
