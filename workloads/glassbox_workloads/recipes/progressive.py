@@ -1,0 +1,115 @@
+"""progressive (ProGen, `progressive-generation`): text generated in stages of growing vocabularies.
+
+Stage k's text keeps, per paragraph, the scikit-learn analyzer tokens (lowercased, English stop
+words removed, `\\b\\w\\w+\\b`) that are in V(rho_k): the most important words by mean TF-IDF over
+the documents that contain them, added until they cover more than rho_k of all analyzer tokens.
+Each stage model maps `cond [SEP] stage_{k-1}` to stage_k (the last stage is the original text);
+during training the part after [SEP] is noised with words of the source stage's vocabulary.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from typing import Callable, Sequence
+
+import numpy as np
+
+SEP = " [SEP] "
+
+
+def _vectorizer(min_df: int):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(min_df=min_df, stop_words="english")
+
+
+def analyzer() -> Callable[[str], list[str]]:
+    """The tokens a stage text is made of (the vectorizer's analyzer, no vocabulary needed)."""
+    return _vectorizer(1).build_analyzer()
+
+
+def stage_vocab(texts: Sequence[str], rate: float, min_df: int = 5) -> list[str]:
+    """V(rate): words by descending mean nonzero TF-IDF (ties by word), until coverage > rate.
+
+    The word that crosses the threshold is included; if the words run out first, all are kept."""
+    vec = _vectorizer(min_df)
+    x = vec.fit_transform(texts).tocsc()
+    names = vec.get_feature_names_out()
+    counts = np.diff(x.indptr)
+    importance = np.asarray(x.sum(axis=0)).ravel() / np.maximum(counts, 1)
+    order = np.argsort(-importance, kind="stable")  # features are alphabetical: ties by word
+    analyze = vec.build_analyzer()
+    freq = Counter(tok for t in texts for tok in analyze(t))
+    total = max(sum(freq.values()), 1)
+    vocab, covered = [], 0
+    for i in order:
+        vocab.append(str(names[i]))
+        covered += freq[names[i]]
+        if covered / total > rate:
+            break
+    return vocab
+
+
+def stage_text(text: str, vocab: set[str] | Sequence[str], analyze: Callable[[str], list[str]] | None = None) -> str:
+    """Per paragraph (split on newlines), the analyzer tokens in vocab, in order; joined by newlines."""
+    keep = vocab if isinstance(vocab, set) else set(vocab)
+    analyze = analyze or analyzer()
+    return "\n".join(" ".join(t for t in analyze(par) if t in keep) for par in text.split("\n"))
+
+
+def stage_input(cond: str, prev: str) -> str:
+    """The input of a later stage: the condition, the separator, the previous stage's text."""
+    return f"{cond}{SEP}{prev}"
+
+
+def add_noise(text: str, vocab: Sequence[str], rng: random.Random, prob: float = 0.1, continue_prob: float = 0.5,
+              max_run: int = 4) -> str:
+    """Training noise on the part after [SEP] (models/bart.py:_add_noise): per paragraph, each token
+    is replaced by a uniform vocab word with prob; each replacement continues to the next token with
+    continue_prob, at most max_run in a row. Token counts are unchanged; the condition is kept.
+
+    Tokens come from NLTK's Treebank word tokenizer per paragraph (no punkt data: stage texts are
+    already single lowercase tokens)."""
+    from nltk.tokenize import NLTKWordTokenizer
+
+    cond, sep, body = text.partition(SEP)
+    if not sep:
+        cond, body = "", text
+    tokenize = NLTKWordTokenizer().tokenize
+    out = []
+    for par in body.split("\n"):
+        toks = tokenize(par)
+        for i in range(len(toks)):
+            if rng.random() >= prob:
+                continue
+            toks[i] = rng.choice(vocab)
+            for j in range(i + 1, min(i + max_run, len(toks))):
+                if rng.random() >= continue_prob:
+                    break
+                toks[j] = rng.choice(vocab)
+        out.append(" ".join(toks))
+    noised = "\n".join(out)
+    return stage_input(cond, noised) if sep else noised
+
+
+def stage_examples(examples: Sequence[dict], vocabs: Sequence[Sequence[str]], stage: int) -> list[dict]:
+    """(source, target) pairs of stage `stage` (1-based) for examples {"condition", "text"}.
+
+    Stage 1 maps the condition to the first stage text; stage k > 1 maps cond [SEP] stage_{k-1} to
+    stage_k; the stage after the last vocabulary is the original text."""
+    analyze = analyzer()
+    sets = [set(v) for v in vocabs]
+
+    def level(text: str, k: int) -> str:
+        return text if k > len(sets) else stage_text(text, sets[k - 1], analyze)
+
+    out = []
+    for ex in examples:
+        cond, text = ex["condition"], ex["text"]
+        source = cond if stage == 1 else stage_input(cond, level(text, stage - 1))
+        out.append({"source": source, "target": level(text, stage)})
+    return out
+
+
+__all__ = ["SEP", "add_noise", "analyzer", "stage_examples", "stage_input", "stage_text", "stage_vocab"]
