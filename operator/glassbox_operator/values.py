@@ -236,6 +236,47 @@ class PodDisruptionBudget(_Values):
     """Pods (a number or a percentage) that must stay up during voluntary disruptions."""
 
 
+class UiService(_Values):
+    """The Service in front of the web UI (port-forward to it, or put an Ingress before it)."""
+
+    type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = "ClusterIP"
+    """Type of the UI Service."""
+    port: Port = 8265
+    """Port of the UI Service."""
+    annotations: dict[str, str] = {}
+    """Annotations on the UI Service."""
+
+
+class Ui(_Values):
+    """`glassbox ui` as a Deployment: the web app over the chart's artifact store (storage.endpoint,
+    bucket, prefix), reading it with credentials from a Secret of the release namespace. It needs no
+    Kubernetes API access (no ServiceAccount token) and writes nothing to the store."""
+
+    enabled: bool = False
+    """Render the UI Deployment and Service (needs storage.endpoint)."""
+    image: str = ""
+    """Full image reference of the UI; empty means the operator image (which installs the `ui` extra)."""
+    replicas: int = Field(1, ge=0)
+    """UI replicas (each reads the store on its own; any of them answers any page)."""
+    host: str = Field("0.0.0.0", min_length=1)
+    """Address the app listens on inside the pod (`glassbox ui --host`); "::" for IPv6-only clusters."""
+    port: Port = 8265
+    """Container port the app listens on (`glassbox ui --port`)."""
+    credentials_secret: SecretName = "glassbox-ui-storage"
+    """Secret in the release namespace with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, passed to the
+    container by reference (secretKeyRef), never copied into values or a ConfigMap. Give it
+    read-only credentials: the UI only lists and reads."""
+    service: UiService = UiService()
+    """The UI Service."""
+    resources: ResourceRequirements = ResourceRequirements(
+        requests={"cpu": "100m", "memory": "256Mi"}, limits={"cpu": "1", "memory": "1Gi"})
+    """Container resources: a page holds at most 1000 rows of a parsed table in memory."""
+    pod_annotations: dict[str, str] = {}
+    """Annotations on the UI pod."""
+    node_selector: dict[str, str] = {}
+    """Node labels the UI pod must match."""
+
+
 _RESTRICTED = {"runAsNonRoot": True, "runAsUser": 65532, "runAsGroup": 65532}
 
 
@@ -315,6 +356,8 @@ class ChartValues(_Values):
     """Old ReplicaSets kept for rollback."""
     pod_disruption_budget: PodDisruptionBudget = PodDisruptionBudget()
     """PodDisruptionBudget of the operator pods."""
+    ui: Ui = Ui()
+    """The web UI (`glassbox ui`) as a Deployment + Service over the chart's artifact store."""
 
     # The operator's configuration (config.yaml in the ConfigMap <fullname>-config): its own types.
     node_pools: NodePools = Field(DEFAULT_NODE_POOLS, min_length=1)
