@@ -100,6 +100,51 @@ class KeywordSummarization(Block):
                   ".maxKeywordTokens"),)
 
 
+class ProgressiveNoise(Block):
+    """Training noise on the text after [SEP]: random words of the source stage's vocabulary."""
+
+    prob: Annotated[float, Field(ge=0, le=1)] = 0.1
+    """Chance that a token starts a replaced run."""
+    continue_prob: Annotated[float, Field(ge=0, le=1)] = 0.5
+    """Chance that a run goes on to the next token."""
+    max_run: Annotated[int, Field(ge=1, le=64)] = 4
+    """Longest run of replaced tokens."""
+
+
+class ProgressiveVocab(Block):
+    """How stage vocabularies are computed from the training texts."""
+
+    min_df: Annotated[int, Field(ge=1, le=1_000_000)] = 5
+    """Words in fewer documents are left out (TfidfVectorizer min_df)."""
+
+
+class Progressive(Block):
+    """Settings of the progressive recipe: one resource trains one stage (a bart model).
+
+    Examples are {"condition", "text"}. Stage 1 maps the condition to the stages[0] text; stage k
+    maps `condition [SEP] stage k-1 text` to the stage k text; stage len(stages)+1 ends at the
+    original text. Chain resources of the same stages for generation."""
+
+    stages: Annotated[list[Annotated[float, Field(gt=0, lt=1)]], Field(min_length=1, max_length=4)] = [0.25]
+    """Vocabulary rates of the intermediate stages, increasing (e.g. [0.25] or [0.2, 0.25])."""
+    stage: Annotated[int, Field(ge=1, le=5)]
+    """Which stage this resource trains (1 .. len(stages) + 1)."""
+    vocab: ProgressiveVocab = ProgressiveVocab()
+    """Stage vocabularies."""
+    noise: ProgressiveNoise = ProgressiveNoise()
+    """Training noise of stages after the first."""
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
+    """Seed of the noise."""
+
+    rules = (
+        Rule("self.stage <= size(self.stages) + 1", "progressive.stage must be at most len(stages) + 1",
+             lambda p: p.stage <= len(p.stages) + 1, ".stage"),
+        Rule("[1, 2, 3].all(i, i >= size(self.stages) || self.stages[i - 1] < self.stages[i])",
+             "progressive.stages must increase", lambda p: all(a < b for a, b in zip(p.stages, p.stages[1:])),
+             ".stages"),
+    )
+
+
 class Recipe(Block):
     """The three-function contract: built-in recipes or `module:function` references."""
 
@@ -119,6 +164,8 @@ class Recipe(Block):
     """Settings of the soft-q recipe."""
     keyword_summarization: Optional[KeywordSummarization] = None
     """Settings of the keyword-summarization recipe (defaults when omitted)."""
+    progressive: Optional[Progressive] = None
+    """Settings of the progressive recipe."""
 
     rules = (
         Rule(
@@ -137,6 +184,12 @@ class Recipe(Block):
             "recipe.keywordSummarization is only valid for recipe keyword-summarization",
             lambda r: r.keyword_summarization is None or r.name == "keyword-summarization",
             ".keywordSummarization",
+        ),
+        Rule(
+            "(self.name == 'progressive') == has(self.progressive)",
+            "recipe.progressive is required for recipe progressive and only valid there",
+            lambda r: (r.name == "progressive") == (r.progressive is not None),
+            ".progressive",
         ),
     )
 

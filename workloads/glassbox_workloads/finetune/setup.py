@@ -159,6 +159,8 @@ def build_recipe(spec: ShardedFinetuneSpec, model: Any, config: ModelConfig, tok
     d = spec.data
     if r.name == "keyword-summarization":
         return _keyword_recipe(spec, config, tokenizer, train_examples or [])
+    if r.name == "progressive":
+        return _progressive_recipe(spec, model, config, tokenizer, train_examples or [])
     if r.name == "custom":
         fns = {n: resolve(getattr(r, n)) if getattr(r, n) else None
                for n in ("collate_fn", "loss_fn", "pred_fn", "output_fn", "eval_metric_fn")}
@@ -191,7 +193,7 @@ def build_recipe(spec: ShardedFinetuneSpec, model: Any, config: ModelConfig, tok
                            reward_min=q.reward_range.min, reward_max=q.reward_range.max, top_k=q.top_k,
                            loss_type=q.loss)
     raise BadInput("spec.recipe.name", f"recipe {r.name} is not part of this workload image yet",
-                   "use causal-lm, seq2seq, soft-q, keyword-summarization or custom")
+                   "use causal-lm, seq2seq, soft-q, keyword-summarization, progressive or custom")
 
 
 def _keyword_recipe(spec: ShardedFinetuneSpec, config: ModelConfig, tokenizer: Any, examples: list) -> Recipe:
@@ -224,6 +226,43 @@ def _keyword_recipe(spec: ShardedFinetuneSpec, config: ModelConfig, tokenizer: A
                            k.distractors.random, k.lm_coef, k.mc_coef, k.seed)
     return ks.make(GPT2DoubleHeadsModel(config), tokenizer, [ex["abstract"] for ex in examples], settings, tagger,
                    generation_settings(spec))
+
+
+def _progressive_recipe(spec: ShardedFinetuneSpec, model: Any, config: ModelConfig, tokenizer: Any,
+                        examples: list) -> Recipe:
+    """progressive: the seq2seq recipe on one stage's (source, target) pairs, the source noised."""
+    from ..recipes import progressive as pg
+    from ..recipes import seq2seq
+
+    p, d = spec.recipe.progressive, spec.data
+    if config.architecture != "bart":
+        raise BadInput("spec.model.architecture", f"recipe progressive trains bart stage models, not {config.architecture}",
+                       "start from a bart model")
+    bad = next((i for i, ex in enumerate(examples) if not all(isinstance(ex.get(k), str) for k in ("condition", "text"))), None)
+    if bad is not None:
+        raise BadInput("spec.data.train", f"example {bad} lacks a \"condition\" or \"text\" string",
+                       "give every example its condition (e.g. a prompt or title) and its text")
+    try:
+        vocabs = [pg.stage_vocab([ex["text"] for ex in examples], rate, p.vocab.min_df) for rate in p.stages]
+    except ValueError as exc:  # sklearn: no word is in min_df documents
+        raise BadInput("spec.recipe.progressive.vocab.minDf", f"no stage vocabulary: {exc}",
+                       "lower minDf or add training texts") from exc
+    base = seq2seq.make(model, tokenizer, d.max_source_length, d.max_target_length, config.start_token_id,
+                        generation=generation_settings(spec))
+    noise_vocab = vocabs[p.stage - 2] if p.stage > 1 else []
+
+    def pairs(batch: list, noised: bool) -> list:
+        out = pg.stage_examples(batch, vocabs, p.stage)
+        if noised and noise_vocab and p.noise.prob > 0:
+            for ex, pair in zip(batch, out):  # noise fixed per example and seed (resumable)
+                rng = random.Random(f"{p.seed}:{ex['condition']}:{ex['text']}")
+                pair["source"] = pg.add_noise(pair["source"], noise_vocab, rng, p.noise.prob, p.noise.continue_prob,
+                                              p.noise.max_run)
+        return out
+
+    return Recipe(lambda b: base.collate_fn(pairs(b, True)), base.loss_fn, base.pred_fn, base.output_fn,
+                  lambda exs, preds: base.eval_metric_fn(pairs(exs, False), preds),
+                  pred_collate_fn=lambda b: base.pred_collate_fn(pairs(b, False)))
 
 
 def _default_keyword_settings() -> Any:
