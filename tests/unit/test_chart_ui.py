@@ -37,6 +37,13 @@ def ui_deployment(docs: list[dict[str, Any]]) -> dict[str, Any]:
     return deploy
 
 
+def test_enabled_ui_lints_strict(helm: str, tmp_path: Path) -> None:
+    from test_chart import _kube_version, run_helm, values_args
+
+    out = run_helm(helm, "lint", str(CHART), "--strict", "--kube-version", _kube_version(), *values_args(tmp_path, ENABLED))
+    assert out.returncode == 0 and "0 chart(s) failed" in out.stdout, out.stdout + out.stderr
+
+
 def test_ui_is_not_rendered_by_default(helm: str, tmp_path: Path) -> None:
     assert not ui_objects(render(helm, tmp_path))
     # Disabled, it needs no store either: the default install has no storage endpoint.
