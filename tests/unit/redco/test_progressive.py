@@ -189,3 +189,20 @@ def test_tiny_progressive_example_trains_and_publishes_checkpoints(tmp_path):
     m = read_manifest(run_store)
     assert res.steps == 2 and m.state == "completed" and [c.step for c in m.checkpoints] == [2]
     assert "rouge1" in m.checkpoints[-1].evals
+
+
+@pytest.mark.slow
+def test_sharded_progressive_loss_at_mp_2_and_4_equals_mp_1():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    env = dict(os.environ)
+    root = here.parents[2]
+    env["PYTHONPATH"] = os.pathsep.join(p for p in [str(root / "workloads"), str(root / "api"), env.get("PYTHONPATH", "")] if p)
+    env.pop("XLA_FLAGS", None)
+    proc = subprocess.run([sys.executable, str(here / "multidevice_recipes.py"), "progressive_equivalence"], env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
