@@ -150,6 +150,7 @@ def test_generation_settings_refuse_contradictions():
     assert math.isclose(Generation().length_penalty, 1.0)
 
 
+@pytest.mark.slow  # ~30 s on 2 busy cores (two compilations of a GPT-2 decoding loop)
 def test_causal_lm_predictions_greedy_as_before_and_beams_return_several_texts():
     from glassbox_workloads.flax_models import build_model, init_params, tiny_config
     from glassbox_workloads.recipes import ByteTokenizer, causal_lm
