@@ -171,3 +171,27 @@ def test_causal_lm_predictions_greedy_as_before_and_beams_return_several_texts()
                            generation=Generation(max_new_tokens=5, num_beams=3, num_return_sequences=2))
     texts = beams.output_fn(beams.pred_fn(jax.random.key(0), params, batch))
     assert len(texts) == 2 and all(isinstance(t, list) and len(t) == 2 for t in texts)
+
+
+def test_seq2seq_beams_decode_per_example_with_min_length_and_no_repeated_bigrams():
+    from glassbox_workloads.flax_models import build_model, init_params, tiny_config
+    from glassbox_workloads.recipes import ByteTokenizer, seq2seq
+
+    tok = ByteTokenizer()
+    cfg = tiny_config("bart", vocab_size=tok.vocab_size, hidden_size=16, intermediate_size=32, num_layers=1,
+                      num_heads=2, max_position_embeddings=32, pad_token_id=0, bos_token_id=1, eos_token_id=2)
+    params = init_params(cfg, jax.random.key(0))
+    gen = Generation(max_new_tokens=8, min_new_tokens=5, num_beams=3, num_return_sequences=3, no_repeat_ngram_size=2)
+    r = seq2seq.make(build_model(cfg), tok, 16, 8, cfg.start_token_id, generation=gen)
+    preds = np.asarray(r.pred_fn(jax.random.key(0), params, r.pred_collate_fn([{"source": "ab"}, {"source": "xyz!"}])))
+    assert preds.shape == (2, 3, 8)
+    for rows in preds:
+        assert len({tuple(x) for x in rows}) == 3  # three different hypotheses
+        for row in rows:
+            row = [int(x) for x in row]
+            body = row[: row.index(tok.eos_id)] if tok.eos_id in row else row
+            assert len(body) >= 5
+            bigrams = list(zip(body, body[1:]))
+            assert len(bigrams) == len(set(bigrams))
+    texts = r.output_fn(preds)
+    assert len(texts) == 2 and all(len(t) == 3 for t in texts)
