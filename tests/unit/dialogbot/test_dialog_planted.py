@@ -22,7 +22,7 @@ from glassbox_workloads.dialogbot import data as dialog_data
 from glassbox_workloads.dialogbot.evaluate import held_out_examples
 from glassbox_workloads.dialogbot.model import load_model
 
-from planted import SYMPTOMS, named, write
+from dialog_planted import SYMPTOMS, named, write
 
 SPEC = {
     "apiVersion": "glassbox.dev/v1alpha1", "kind": "DialogBot", "metadata": {"name": "planted", "uid": "u-planted-1"},

@@ -16,7 +16,7 @@ from glassbox_api.store import LocalStore
 from glassbox_workloads.__main__ import main
 from glassbox_workloads.metrics import diversity
 
-from planted import write
+from dialog_planted import write
 
 
 @pytest.mark.slow
