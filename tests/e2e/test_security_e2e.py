@@ -29,7 +29,7 @@ import yaml
 from glassbox_api.manifest import CheckpointEntry, Manifest
 from tests.support.cluster import Cluster
 from tests.support.s3 import S3Server
-from test_pretrain_e2e import MAX_STEPS, python_children, tiny_ptr
+from test_pretrain_e2e import python_children, tiny_ptr
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "glassbox"
@@ -202,11 +202,20 @@ def _grep(text: str, s3: S3Server) -> list[str]:
     return [name for name, secret in (("access key", s3.access_key), ("secret key", s3.secret_key)) if secret in text]
 
 
+# Long enough that the workload is still training when status first shows a checkpoint, even on a
+# loaded machine where status lags the workload by seconds (with 12 steps the kill could land after the
+# last publish, and the retry then found the run complete instead of resuming it).
+RETRY_STEPS = 48
+
+
 def test_credentials_never_in_spec_status_events_or_logs_after_a_failure_and_a_retry(cluster, s3, chart_op):
     op, ns, name = chart_op, chart_op.ns, "tiny-retry"
     if not cluster.get("secret", OP_SECRET, op.op_ns):
         op.create_secret()
-    cluster.apply(tiny_ptr(name, ns))
+    resource = tiny_ptr(name, ns)
+    resource["spec"]["training"]["maxSteps"] = RETRY_STEPS
+    resource["spec"]["checkpoint"]["everySteps"] = 6
+    cluster.apply(resource)
     uid = cluster.wait_for(lambda: (cluster.get("pretrainrun", name, ns) or {}).get("metadata", {}).get("uid"), what="uid")
 
     def running_with_checkpoint():
@@ -228,7 +237,7 @@ def test_credentials_never_in_spec_status_events_or_logs_after_a_failure_and_a_r
                               timeout=180, interval=0.5, what="Succeeded after the retry")
     except TimeoutError as exc:
         raise AssertionError(f"{exc}\n{op.diagnostics()}") from None
-    assert st["retries"] == 1 and st["progress"]["step"] == MAX_STEPS
+    assert st["retries"] == 1 and st["progress"]["step"] == RETRY_STEPS
     second = (next(op.state_dir.joinpath(ns, uid).glob("*-a1")) / "log").read_text()
     assert "resuming from checkpoint step" in second
 
