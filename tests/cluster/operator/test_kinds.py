@@ -1,8 +1,8 @@
-"""The operator's lifecycle for kinds whose programs do not exist yet (KGHarvest, MetricEval,
-DialogBot), on the real control plane. No workload of these kinds runs here: KWOK's exit stages
-complete the pods and the InferenceService status is patched as KServe would, so these tests pin
-what the operator does (children, placement by the real scheduler, phases, conditions, events,
-printer columns), not that the kind harvests, evaluates or chats."""
+"""The operator's lifecycle for KGHarvest, MetricEval and DialogBot on the real control plane, with
+KWOK's exit stages completing the pods and the InferenceService status patched as KServe would. No
+workload runs here, so these tests pin what the operator does (children, placement by the real
+scheduler, phases, conditions, events, printer columns), not that the kind harvests, evaluates or
+chats: the programs are proven by tests/unit/<kind>/ and the e2e tests that run them for real."""
 
 from __future__ import annotations
 
