@@ -20,6 +20,7 @@ from typing import Any, Optional, Sequence
 from glassbox_api.kinds.common import DatasetRef
 
 from ..metrics.text import collapse_spaces
+from ..runtime.datasets import read_texts
 from ..runtime.errors import BadInput
 
 PATIENT, DOCTOR = "patient", "doctor"
@@ -114,22 +115,7 @@ def split(dialogues: Sequence[Dialogue], seed: int) -> tuple[list[Dialogue], lis
 
 
 def _text_blobs(ref: DatasetRef, field: str, base_dir: Optional[Path]) -> list[str]:
-    from glassbox_api.store import split_uri
-
-    uri = ref.uri
-    if "://" in uri and not uri.startswith("file://"):
-        st, leaf = split_uri(uri)
-        keys = [leaf] if st.exists(leaf) else st.list(leaf)
-        if not keys:
-            raise BadInput(f"{field}.uri", f"dataset {uri} does not exist", DATA_FIX)
-        return [st.get_bytes(k).decode("utf-8") for k in keys]
-    p = Path(uri.removeprefix("file://"))
-    if not p.is_absolute() and not p.exists() and base_dir is not None:
-        p = base_dir / p
-    files = sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p]
-    if not files or not files[0].is_file():
-        raise BadInput(f"{field}.uri", f"dataset {uri} does not exist", DATA_FIX)
-    return [f.read_text(encoding="utf-8") for f in files]
+    return [text for _, text in read_texts(ref, field=field, fix=DATA_FIX, base_dir=base_dir)]
 
 
 def load(ref: DatasetRef, field: str, base_dir: Optional[Path] = None) -> list[Dialogue]:

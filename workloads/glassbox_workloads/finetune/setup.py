@@ -22,6 +22,7 @@ from ..flax_models import ModelConfig, param_shapes
 from ..flax_models.hf import CONFIG, TOKENIZER
 from ..recipes.common import ByteTokenizer, HFTokenizer, Recipe, resolve
 from ..redco.autoshard import AutoChoice, Pool, choose_model_shards, pool_info
+from ..runtime.datasets import read_texts
 from ..runtime.errors import BadInput
 
 DECODERS = ("llama", "gpt2")
@@ -118,21 +119,7 @@ def load_examples(ref: DatasetRef, base_dir: Optional[Path] = None, field: str =
     """Examples of a DatasetRef: jsonl, a json array, or text files (one example per line).
 
     field names the DatasetRef in the spec, for the BadInput raised when the data is not there."""
-    uri = ref.uri
-    if "://" in uri and not uri.startswith("file://"):
-        st, leaf = split_uri(uri)
-        keys = [leaf] if st.exists(leaf) else st.list(leaf)
-        if not keys:
-            raise BadInput(f"{field}.uri", f"dataset {uri} does not exist", DATASET_FIX)
-        blobs = [st.get_bytes(k).decode("utf-8") for k in keys]
-    else:
-        p = Path(uri.removeprefix("file://"))
-        if not p.is_absolute() and base_dir is not None and not p.exists():
-            p = base_dir / p
-        files = sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p]
-        if not files or not files[0].exists():
-            raise BadInput(f"{field}.uri", f"dataset {uri} does not exist", DATASET_FIX)
-        blobs = [f.read_text() for f in files]
+    blobs = [text for _, text in read_texts(ref, field=field, fix=DATASET_FIX, base_dir=base_dir)]
     out: list[dict] = []
     for text in blobs:
         if ref.format == "jsonl":

@@ -14,8 +14,8 @@ from typing import Any, Callable, Optional
 
 from glassbox_api.kinds.common import DatasetRef
 from glassbox_api.kinds.kgharvest import Pretrain
-from glassbox_api.store import split_uri
 
+from ..runtime.datasets import read_texts
 from ..runtime.errors import BadInput
 
 CORPUS_FIX = "point pretrain.corpus.uri at a text file (one or more sentences per line), a folder of them, or s3://..."
@@ -24,20 +24,7 @@ CORPUS_FIX = "point pretrain.corpus.uri at a text file (one or more sentences pe
 def read_corpus(ref: DatasetRef, base_dir: Optional[Path] = None, field: str = "spec.pretrain.corpus") -> list[str]:
     """The corpus's non-empty lines, in file order."""
     uri = ref.uri
-    if "://" in uri and not uri.startswith("file://"):
-        st, leaf = split_uri(uri)
-        keys = [leaf] if st.exists(leaf) else st.list(leaf)
-        if not keys:
-            raise BadInput(f"{field}.uri", f"corpus {uri} does not exist", CORPUS_FIX)
-        blobs = [st.get_bytes(k).decode("utf-8") for k in keys]
-    else:
-        p = Path(uri.removeprefix("file://"))
-        if not p.is_absolute() and base_dir is not None and not p.exists():
-            p = base_dir / p
-        files = sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p]
-        if not files or not files[0].is_file():
-            raise BadInput(f"{field}.uri", f"corpus {uri} does not exist", CORPUS_FIX)
-        blobs = [f.read_text(encoding="utf-8") for f in files]
+    blobs = [text for _, text in read_texts(ref, field=field, fix=CORPUS_FIX, base_dir=base_dir, noun="corpus")]
     lines = [line.strip() for text in blobs for line in text.splitlines() if line.strip()]
     if ref.format != "text":
         raise BadInput(f"{field}.format", f"is {ref.format!r}; a pretraining corpus is plain text", "set format: text")

@@ -15,8 +15,8 @@ from typing import Any, Optional
 
 from glassbox_api.kinds.common import DatasetRef
 from glassbox_api.kinds.metriceval import EvalFields
-from glassbox_api.store import split_uri
 
+from ..runtime.datasets import read_texts
 from ..runtime.errors import BadInput
 
 DATASET_FIX = ("point spec.data.uri at examples that exist where the workload runs: a file in its filesystem "
@@ -61,20 +61,7 @@ class Examples:
 
 def _blobs(ref: DatasetRef, base_dir: Optional[Path]) -> list[tuple[str, str]]:
     """(file name, text) of every file the DatasetRef names."""
-    uri = ref.uri
-    if "://" in uri and not uri.startswith("file://"):
-        st, leaf = split_uri(uri)
-        keys = [leaf] if st.exists(leaf) else st.list(leaf)
-        if not keys:
-            raise BadInput("spec.data.uri", f"dataset {uri} does not exist", DATASET_FIX)
-        return [(k.rsplit("/", 1)[-1], st.get_bytes(k).decode("utf-8")) for k in keys]
-    p = Path(uri.removeprefix("file://"))
-    if not p.is_absolute() and base_dir is not None and not p.exists():
-        p = base_dir / p
-    files = sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p]
-    if not files or not files[0].exists():
-        raise BadInput("spec.data.uri", f"dataset {uri} does not exist", DATASET_FIX)
-    return [(f.name, f.read_text(encoding="utf-8")) for f in files]
+    return read_texts(ref, field="spec.data", fix=DATASET_FIX, base_dir=base_dir)
 
 
 def read_rows(ref: DatasetRef, base_dir: Optional[Path] = None) -> list[Row]:

@@ -19,6 +19,7 @@ from typing import Any, Iterable, Optional, Sequence
 
 from glassbox_api.kinds.common import DatasetRef
 
+from ..runtime.datasets import read_texts
 from ..runtime.errors import BadInput
 
 DATASET_FIX = "point the uri at a JSON-lines file (or a folder of them) in the store or on local disk"
@@ -94,23 +95,8 @@ def build_pairs(examples: Sequence[Example], size: int, seed: int = 11111) -> li
 
 def read_records(ref: DatasetRef, field: str, base_dir: Optional[Path] = None) -> list[dict[str, Any]]:
     """The JSON records of a DatasetRef (jsonl or a json array; a folder or store prefix of them)."""
-    from glassbox_api.store import split_uri
-
     uri = ref.uri
-    if "://" in uri and not uri.startswith("file://"):
-        st, leaf = split_uri(uri)
-        keys = [leaf] if st.exists(leaf) else st.list(leaf)
-        if not keys:
-            raise BadInput(f"{field}.uri", f"dataset {uri} does not exist", DATASET_FIX)
-        blobs = [st.get_bytes(k).decode("utf-8") for k in keys]
-    else:
-        p = Path(uri.removeprefix("file://"))
-        if not p.is_absolute() and not p.exists() and base_dir is not None:
-            p = base_dir / p
-        files = sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p]
-        if not files or not files[0].is_file():
-            raise BadInput(f"{field}.uri", f"dataset {uri} does not exist", DATASET_FIX)
-        blobs = [f.read_text(encoding="utf-8") for f in files]
+    blobs = [text for _, text in read_texts(ref, field=field, fix=DATASET_FIX, base_dir=base_dir)]
     out: list[dict[str, Any]] = []
     for text in blobs:
         try:
