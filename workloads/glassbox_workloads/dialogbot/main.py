@@ -22,14 +22,14 @@ from glassbox_api.store import ArtifactStore, open_store
 
 from ..runtime.context import RunContext
 from ..runtime.errors import BadInput, report_failure
-from ..runtime.lifecycle import OpenRun, run_training
+from ..runtime.lifecycle import OpenRun, RunIdentity, TrainingResult, run_training
 from ..runtime.spec import Resource, load_or_report
 from ..serving.batching import Batcher
 from ..serving.metrics import ServingMetrics
 from ..serving.server import LOCAL_HOST, POD_HOST, ServeOptions, serve
 from .model import DialogModel, load_model
 from .service import Conversation, DialogState, make_model, router
-from .train import DialogTrainingWorkload, Identity, TrainResult
+from .train import KIND, DialogTrainingWorkload
 
 log = logging.getLogger("glassbox.dialogbot")
 
@@ -38,15 +38,15 @@ def _base_dir(ctx: RunContext) -> Optional[Path]:
     return ctx.spec_file.resolve().parent if ctx.spec_file else None
 
 
-def train(resource: Resource, root: ArtifactStore, ctx: RunContext) -> TrainResult:
+def train(resource: Resource, root: ArtifactStore, ctx: RunContext) -> TrainingResult:
     store = root.sub(resource.run_prefix)
-    who = Identity(resource.name, resource.namespace, resource.uid)
+    who = RunIdentity(KIND, resource.name, resource.namespace, resource.uid)
     work = DialogTrainingWorkload(resource.spec, who, resource.raw_spec, root, _base_dir(ctx), ctx.force_cpu)
     say = (lambda msg: print(msg, flush=True)) if not ctx.quiet else (lambda msg: None)
     return run_training(work, OpenRun(store, read_manifest(store), True, ctx, say), who.fields())
 
 
-def summary_lines(name: str, res: TrainResult) -> list[str]:
+def summary_lines(name: str, res: TrainingResult) -> list[str]:
     head = "already trained" if res.already_complete else f"trained, best checkpoint at step {res.steps} ({res.seconds:.1f} s)"
     out = [f"DialogBot {name}: {head}" + (f", loss {res.loss:.4f}" if res.loss is not None else "")]
     if res.evals:

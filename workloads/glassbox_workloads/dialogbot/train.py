@@ -15,7 +15,6 @@ import hashlib
 import json
 import sys
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -24,37 +23,16 @@ from glassbox_api.manifest import CheckpointEntry, DataRange, Manifest, RunRecor
 from glassbox_api.store import ArtifactStore
 
 from ..runtime.errors import BadInput
-from ..runtime.lifecycle import OpenRun, Outcome, TrainingWorkload
+from ..runtime.lifecycle import OpenRun, Outcome, RunIdentity, TrainingResult, TrainingWorkload
 from ..runtime.progress import Progress
 from ..runtime.publisher import CheckpointPublisher
 from . import data as dialog_data
 from .evaluate import metrics, held_out_examples
-from .model import DialogModel, load_model, objective_of
+from .model import load_model, objective_of
 from .steps import dev_loss, epoch_order, gen_loss, mlm_loss, optimizer, prepare, steps_per_epoch
 
 KIND = "DialogBot"
 SPLIT_FILE = "data/split.json"
-
-
-@dataclass
-class TrainResult:
-    run_uri: str
-    manifest: Optional[Manifest] = None
-    steps: int = 0
-    loss: Optional[float] = None
-    evals: dict[str, float] = field(default_factory=dict)
-    already_complete: bool = False
-    seconds: float = 0.0
-
-
-@dataclass(frozen=True)
-class Identity:
-    name: str
-    namespace: str
-    uid: str
-
-    def fields(self) -> dict[str, str]:
-        return {"kind": KIND, "name": self.name, "namespace": self.namespace, "uid": self.uid}
 
 
 def split_record(parts: dict[str, list[dialog_data.Dialogue]]) -> bytes:
@@ -63,12 +41,12 @@ def split_record(parts: dict[str, list[dialog_data.Dialogue]]) -> bytes:
                            for d in v] for k, v in parts.items()}, sort_keys=True).encode()
 
 
-class DialogTrainingWorkload(TrainingWorkload[TrainResult]):
+class DialogTrainingWorkload(TrainingWorkload[TrainingResult]):
     """DialogBot's training stage for the shared lifecycle."""
 
     kind = KIND
 
-    def __init__(self, spec: DialogBotSpec, who: Identity, raw_spec: dict[str, Any], root: Optional[ArtifactStore],
+    def __init__(self, spec: DialogBotSpec, who: RunIdentity, raw_spec: dict[str, Any], root: Optional[ArtifactStore],
                  base_dir: Optional[Path], force_cpu: bool = False):
         assert spec.training is not None
         self.spec, self.t, self.who, self.raw_spec = spec, spec.training, who, raw_spec
@@ -190,10 +168,10 @@ class DialogTrainingWorkload(TrainingWorkload[TrainResult]):
         return {"loss": self.losses[-1] if self.losses else None, "bestStep": self.best_step,
                 "objective": objective_of(self.spec, self.dm.model.config), **self.evals}
 
-    def result(self, outcome: Outcome) -> TrainResult:
+    def result(self, outcome: Outcome) -> TrainingResult:
         m = outcome.manifest
         latest = m.latest if m is not None else None
-        return TrainResult(run_uri=outcome.run_uri, manifest=m, steps=latest.step if latest else 0,
+        return TrainingResult(run_uri=outcome.run_uri, manifest=m, steps=latest.step if latest else 0,
                            loss=latest.loss if latest else None, evals=dict(latest.evals) if latest else {},
                            already_complete=outcome.already_complete, seconds=outcome.seconds)
 

@@ -25,6 +25,32 @@ from .publisher import CheckpointPublisher, ensure_run_record
 ResultT = TypeVar("ResultT")
 
 
+@dataclass(frozen=True)
+class RunIdentity:
+    """Who a run is: the kind, name, namespace and uid its manifest and run.json record."""
+
+    kind: str
+    name: str
+    namespace: str = "default"
+    uid: str = "local"
+
+    def fields(self) -> dict[str, str]:
+        return {"kind": self.kind, "name": self.name, "namespace": self.namespace, "uid": self.uid}
+
+
+@dataclass
+class TrainingResult:
+    """What a service kind's training stage returns to its entrypoint (the summary it prints)."""
+
+    run_uri: str
+    manifest: Optional[Manifest] = None
+    steps: int = 0
+    loss: Optional[float] = None
+    evals: dict[str, float] = field(default_factory=dict)
+    already_complete: bool = False
+    seconds: float = 0.0
+
+
 @dataclass
 class OpenRun:
     """The run folder as this attempt finds it, and who this process is in it."""

@@ -22,26 +22,26 @@ from glassbox_api.store import ArtifactStore, open_store
 
 from ..runtime.context import RunContext
 from ..runtime.errors import BadInput, report_failure
-from ..runtime.lifecycle import OpenRun, run_training
+from ..runtime.lifecycle import OpenRun, RunIdentity, TrainingResult, run_training
 from ..runtime.spec import Resource, load_or_report
 from .generator import Generator, load_generator
 from .model import Scorer, load_scorer
-from .train import AdaptationWorkload, AdaptResult, Identity
+from .train import KIND, AdaptationWorkload
 
 log = logging.getLogger("glassbox.scorer")
 
 
-def adapt(resource: Resource, root: ArtifactStore, ctx: RunContext, generator: Optional[Generator]) -> AdaptResult:
+def adapt(resource: Resource, root: ArtifactStore, ctx: RunContext, generator: Optional[Generator]) -> TrainingResult:
     spec: ScorerServiceSpec = resource.spec
     store = root.sub(resource.run_prefix)
-    who = Identity(resource.name, resource.namespace, resource.uid)
+    who = RunIdentity(KIND, resource.name, resource.namespace, resource.uid)
     base_dir = ctx.spec_file.resolve().parent if ctx.spec_file else None
     work = AdaptationWorkload(spec, who, resource.raw_spec, root, base_dir, generator, ctx.force_cpu)
     say = (lambda msg: print(msg, flush=True)) if not ctx.quiet else (lambda msg: None)
     return run_training(work, OpenRun(store, read_manifest(store), True, ctx, say), who.fields())
 
 
-def summary_lines(name: str, res: AdaptResult) -> list[str]:
+def summary_lines(name: str, res: TrainingResult) -> list[str]:
     head = "already adapted" if res.already_complete else f"adapted in {res.steps} steps ({res.seconds:.1f} s)"
     out = [f"ScorerService {name}: {head}" + (f", loss {res.loss:.4f}" if res.loss is not None else "")]
     if res.evals:

@@ -14,7 +14,6 @@ import json
 import random
 import sys
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -23,7 +22,7 @@ from glassbox_api.manifest import CheckpointEntry, DataRange, Manifest, RunRecor
 from glassbox_api.store import ArtifactStore
 
 from ..runtime.errors import BadInput
-from ..runtime.lifecycle import OpenRun, Outcome, TrainingWorkload
+from ..runtime.lifecycle import OpenRun, Outcome, RunIdentity, TrainingResult, TrainingWorkload
 from ..runtime.progress import Progress
 from ..runtime.publisher import CheckpointPublisher
 from .boost import EvalResult, evaluate
@@ -34,27 +33,6 @@ from .select import linear_lr, steps_per_epoch, warmup_steps
 
 KIND = "ScorerService"
 PAIRS_FILE = "data/pairs.jsonl"
-
-
-@dataclass
-class AdaptResult:
-    run_uri: str
-    manifest: Optional[Manifest] = None
-    steps: int = 0
-    loss: Optional[float] = None
-    evals: dict[str, float] = field(default_factory=dict)
-    already_complete: bool = False
-    seconds: float = 0.0
-
-
-@dataclass(frozen=True)
-class Identity:
-    name: str
-    namespace: str
-    uid: str
-
-    def fields(self) -> dict[str, str]:
-        return {"kind": KIND, "name": self.name, "namespace": self.namespace, "uid": self.uid}
 
 
 def load_task(spec: ScorerServiceSpec, which: str, base_dir: Optional[Path],
@@ -121,13 +99,13 @@ def train_scorer(scorer: Scorer, pairs: list[Pair], spec: ScorerServiceSpec, tot
     return losses
 
 
-class AdaptationWorkload(TrainingWorkload[AdaptResult]):
+class AdaptationWorkload(TrainingWorkload[TrainingResult]):
     """ScorerService's adaptation stage for the shared lifecycle."""
 
     kind = KIND
     progress_label = "adapting"
 
-    def __init__(self, spec: ScorerServiceSpec, who: Identity, raw_spec: dict[str, Any], root: Optional[ArtifactStore],
+    def __init__(self, spec: ScorerServiceSpec, who: RunIdentity, raw_spec: dict[str, Any], root: Optional[ArtifactStore],
                  base_dir: Optional[Path], generator: Optional[Generator] = None, force_cpu: bool = False):
         self.spec, self.who, self.raw_spec, self.root, self.base_dir = spec, who, raw_spec, root, base_dir
         self.generator, self.force_cpu = generator, force_cpu
@@ -211,9 +189,9 @@ class AdaptationWorkload(TrainingWorkload[AdaptResult]):
     def final(self, manifest: Manifest) -> dict[str, Any]:
         return {"loss": self.losses[-1] if self.losses else None, **self.evals}
 
-    def result(self, outcome: Outcome) -> AdaptResult:
+    def result(self, outcome: Outcome) -> TrainingResult:
         m = outcome.manifest
         latest = m.latest if m is not None else None
-        return AdaptResult(run_uri=outcome.run_uri, manifest=m, steps=latest.step if latest else 0,
+        return TrainingResult(run_uri=outcome.run_uri, manifest=m, steps=latest.step if latest else 0,
                            loss=latest.loss if latest else None, evals=dict(latest.evals) if latest else {},
                            already_complete=outcome.already_complete, seconds=outcome.seconds)
