@@ -18,11 +18,11 @@ from tests.support import cluster as cluster_support
 from tests.support import s3 as s3_support
 
 _TESTS = Path(__file__).resolve().parent
-_DIR_MARKERS = {"cluster": pytest.mark.cluster, "e2e": pytest.mark.e2e}
+_DIR_MARKERS = {"cluster": pytest.mark.cluster, "e2e": pytest.mark.e2e, "real": pytest.mark.real}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark tests/cluster/** with `cluster` and tests/e2e/** with `e2e` (select with -m)."""
+    """Mark tests/cluster/** with `cluster`, tests/e2e/** with `e2e`, tests/real/** with `real` (select with -m)."""
     for item in items:
         try:
             top = Path(item.path).resolve().relative_to(_TESTS).parts[0]
