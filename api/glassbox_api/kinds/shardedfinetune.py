@@ -119,16 +119,21 @@ class ProgressiveVocab(Block):
 
 
 class Progressive(Block):
-    """Settings of the progressive recipe: one resource trains one stage (a bart model).
+    """Settings of the progressive recipe: one resource trains every stage, in order, and chains them.
 
-    Examples are {"condition", "text"}. Stage 1 maps the condition to the stages[0] text; stage k
-    maps `condition [SEP] stage k-1 text` to the stage k text; stage len(stages)+1 ends at the
-    original text. Chain resources of the same stages for generation."""
+    Examples are {"condition", "text"}. With stages [r1, .., rn] the run trains n + 1 bart models
+    (each from spec.model, each for spec.training's epochs or maxSteps): stage 1 maps the condition
+    to the V(r1) text; stage k maps `condition [SEP] stage k-1 text` to the V(rk) text; stage n + 1
+    ends at the original text. Every stage publishes its checkpoints under `stages/<k>/` of the
+    same run; evaluation chains the stages (condition -> stage 1 -> ... -> text) with
+    spec.generation and publishes every stage's text."""
 
     stages: Annotated[list[Annotated[float, Field(gt=0, lt=1)]], Field(min_length=1, max_length=4)] = [0.25]
-    """Vocabulary rates of the intermediate stages, increasing (e.g. [0.25] or [0.2, 0.25])."""
-    stage: Annotated[int, Field(ge=1, le=5)]
-    """Which stage this resource trains (1 .. len(stages) + 1)."""
+    """Vocabulary rates of the intermediate stages, increasing: [0.25] trains two models (condition
+    -> 0.25 text -> text, ProGeT-2), [0.2, 0.25] three (ProGeT-3)."""
+    stage: Optional[int] = None
+    """Removed (one resource per stage was the old layout): refused when set. Every stage is trained
+    by the one resource that declares stages."""
     vocab: ProgressiveVocab = ProgressiveVocab()
     """Stage vocabularies."""
     noise: ProgressiveNoise = ProgressiveNoise()
@@ -137,12 +142,18 @@ class Progressive(Block):
     """Seed of the noise."""
 
     rules = (
-        Rule("self.stage <= size(self.stages) + 1", "progressive.stage must be at most len(stages) + 1",
-             lambda p: p.stage <= len(p.stages) + 1, ".stage"),
+        Rule("!has(self.stage)", "progressive.stage was removed: one ShardedFinetune now trains every stage "
+             "(len(stages) + 1 models, in order) and chains them; delete stage, and merge the per-stage "
+             "resources of the same stages into one", lambda p: p.stage is None, ".stage"),
         Rule("[1, 2, 3].all(i, i >= size(self.stages) || self.stages[i - 1] < self.stages[i])",
              "progressive.stages must increase", lambda p: all(a < b for a, b in zip(p.stages, p.stages[1:])),
              ".stages"),
     )
+
+    @property
+    def n_stages(self) -> int:
+        """Models the run trains: one per intermediate stage, and the last one (to the text)."""
+        return len(self.stages) + 1
 
 
 class Recipe(Block):
@@ -335,6 +346,8 @@ class FinetuneProgress(Block):
     """Progress as a person reads it: `{step}/{totalSteps}` (optimizer steps)."""
     checkpoint: Optional[Annotated[str, Field(max_length=64)]] = None
     """The latest checkpoint's short name (`step-78`); its URI is latestCheckpoint."""
+    stage: Optional[Annotated[str, Field(max_length=16)]] = None
+    """Multi-stage recipes (progressive): the stage in training, `{stage}/{stages}`."""
 
 
 class ShardedFinetuneStatus(BaseStatus):
