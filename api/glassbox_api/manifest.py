@@ -104,6 +104,19 @@ class DataRange(_Record):
     """sha256 of the sample order of the chunks seen: anyone can re-derive it from the data manifest."""
 
 
+class StagePosition(_Record):
+    """Where a checkpoint of a multi-stage run (the progressive recipe: one model per stage) stands."""
+
+    index: int
+    """The stage (1-based) whose model this checkpoint holds."""
+    count: int
+    """Stages of the run."""
+    step: int
+    """Optimizer steps of this stage's model (the entry's step counts the whole run)."""
+    steps: int
+    """Planned steps of this stage."""
+
+
 class CheckpointEntry(_Record):
     """One published checkpoint as listed in manifest.json."""
 
@@ -119,6 +132,8 @@ class CheckpointEntry(_Record):
     metrics_path: Optional[str] = None
     resumable: bool = True
     """Optimizer and RNG state are present (false once pruned by keepOptimizer: false)."""
+    stage: Optional[StagePosition] = None
+    """Multi-stage runs only: the stage this checkpoint belongs to (its path is under stages/<k>/)."""
     time: str = Field(default_factory=utcnow)
 
     def file(self, path: str) -> FileEntry:
@@ -269,6 +284,7 @@ __all__ = [
     "FileEntry",
     "Manifest",
     "RunRecord",
+    "StagePosition",
     "checkpoint_dir",
     "checksums_text",
     "evals_dir",
