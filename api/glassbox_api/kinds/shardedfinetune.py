@@ -7,7 +7,7 @@ from typing import Annotated, Literal, Optional, Union
 from pydantic import Field
 
 from .base import Block, Rule, immutable
-from .common import BaseStatus, DatasetRef, FailurePolicy, FunctionRef, ModelSpec, Resources, Storage, Uri
+from .common import BaseStatus, DatasetRef, FailurePolicy, FunctionRef, Lineage, ModelSpec, Name, Resources, Storage, Uri
 
 
 class FinetuneData(Block):
@@ -156,6 +156,93 @@ class Progressive(Block):
         return len(self.stages) + 1
 
 
+BANNED_RELATIONS = ["Antonym", "DistinctFrom", "NotCapableOf", "NotDesires", "NotHasProperty", "RelatedTo", "DerivedFrom",
+                    "EtymologicallyDerivedFrom", "EtymologicallyRelatedTo", "HasContext", "dbpedia"]
+"""The relations the aspect-summarization authors exclude from ConceptNet (dbpedia/* as a family)."""
+
+
+class HarvestRef(Block):
+    """A KGHarvest in the same namespace: its published kg.jsonl (sha256-checked against the
+    harvest's manifest) stands in for ConceptNet."""
+
+    kind: Literal["KGHarvest"] = "KGHarvest"
+    """Kind of the source resource."""
+    name: Name
+    """Name of the KGHarvest. Until its manifest says completed, the operator waits (phase
+    Pending, reason WaitingForCheckpoint)."""
+    run_uri: Optional[Uri] = None
+    """Set by the operator from the harvest's status: its run folder. Leave it unset; without it
+    the workload finds the run in its own artifact store."""
+
+
+class AspectKnowledge(Block):
+    """The knowledge graph of the weak supervision: an edge file, or a KGHarvest's tuples."""
+
+    uri: Optional[Uri] = None
+    """ConceptNet-format edges: tab-separated `head relation tail [weight]` lines (ConceptNet's
+    assertions extract), or JSON lines `{head, relation, tail, weight}`; a file or folder
+    (s3://, file://, or a path relative to the spec)."""
+    from_run: Optional[HarvestRef] = None
+    """A KGHarvest's published knowledge graph; the operator records it in status.lineage.knowledge."""
+
+    rules = (Rule("has(self.uri) != has(self.fromRun)", "aspectSummarization.knowledge needs exactly one of uri "
+                  "and fromRun", lambda k: (k.uri is None) != (k.from_run is None)),)
+
+
+class AspectNer(Block):
+    """Named entities of each summary: the in-text aspects."""
+
+    source: Literal["spacy", "provided"] = "spacy"
+    """spacy: spaCy's English pipeline (installed offline, pinned by hash, by hack/assets.sh; the
+    authors' multilingual xx_ent_wiki_sm is on no registry); provided: every example carries its
+    summary's entities as `entities` (a list of strings)."""
+    labels: Annotated[list[Annotated[str, Field(min_length=1, max_length=32)]], Field(max_length=32)] = []
+    """spaCy entity labels kept (e.g. PERSON, GPE, ORG); empty keeps every entity."""
+
+
+class AspectSummarization(Block):
+    """Settings of the aspect-summarization recipe (a bart model, aspect-conditioned inputs).
+
+    With construct (the default) every training example is a (document, summary) pair, as
+    `{"document", "summary"}`, and expands into one example per aspect: the summary's named
+    entities plus one knowledge-graph neighbour of each sampled by edge weight; the target keeps
+    the summary sentences that mention the aspect or a neighbour over an allowed relation, and the
+    input is `aspect : related words` then a blank line and the document. Without construct the
+    examples are prebuilt `{"source", "target"}` pairs (e.g. a weaksup.jsonl of an earlier run)."""
+
+    construct_examples: Annotated[bool, Field(alias="construct")] = True
+    """Build the weak supervision from (document, summary) pairs; false reads prebuilt examples."""
+    knowledge: Optional[AspectKnowledge] = None
+    """The knowledge graph (required with construct)."""
+    banned_relations: Annotated[list[Annotated[str, Field(min_length=1, max_length=128)]], Field(max_length=64)] = BANNED_RELATIONS
+    """Relations never used for neighbours, reasons or sampled aspects (a name, or a family such as
+    `dbpedia` for dbpedia/*). The default is the authors' list."""
+    ner: AspectNer = AspectNer()
+    """Where the in-text entities come from."""
+    encyclopedia: Optional[DatasetRef] = None
+    """Pages of the aspects (JSON lines `{"title", "content"}`) for the related words; without it
+    every input has an empty related-word list."""
+    related_words: Annotated[int, Field(ge=0, le=100)] = 10
+    """Related words per input: the document's terms by TF-IDF that the aspect's page also has."""
+    tfidf_corpus: Optional[DatasetRef] = None
+    """Documents the TF-IDF is fitted on (one per line, or JSON lines with `document`); default: the
+    training documents."""
+    max_aspects: Annotated[int, Field(ge=0, le=256)] = 0
+    """At most this many aspects per document, in-text entities first (0: all of them)."""
+    eval_aspects: Literal["summary", "given"] = "summary"
+    """Aspects of the evaluation examples: built from each summary's text as in training, or given
+    in each example (`{"aspect", "document", "target"}`)."""
+    decoding: Literal["paper", "generation"] = "paper"
+    """paper: the authors' beam search (4 beams, 55 to 140 new tokens capped at data.maxTargetLength,
+    length penalty 2.0, no repeated trigram); generation: spec.generation as given."""
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
+    """Seed of the related-entity sampling."""
+
+    rules = (Rule("!self.construct || has(self.knowledge)", "aspectSummarization.knowledge is required to construct "
+                  "the weak supervision (construct: true)", lambda a: not a.construct_examples or a.knowledge is not None,
+                  ".knowledge"),)
+
+
 class Recipe(Block):
     """The three-function contract: built-in recipes or `module:function` references."""
 
@@ -177,6 +264,8 @@ class Recipe(Block):
     """Settings of the keyword-summarization recipe (defaults when omitted)."""
     progressive: Optional[Progressive] = None
     """Settings of the progressive recipe."""
+    aspect_summarization: Optional[AspectSummarization] = None
+    """Settings of the aspect-summarization recipe."""
 
     rules = (
         Rule(
@@ -201,6 +290,12 @@ class Recipe(Block):
             "recipe.progressive is required for recipe progressive and only valid there",
             lambda r: (r.name == "progressive") == (r.progressive is not None),
             ".progressive",
+        ),
+        Rule(
+            "(self.name == 'aspect-summarization') == has(self.aspectSummarization)",
+            "recipe.aspectSummarization is required for recipe aspect-summarization and only valid there",
+            lambda r: (r.name == "aspect-summarization") == (r.aspect_summarization is not None),
+            ".aspectSummarization",
         ),
     )
 
@@ -350,8 +445,31 @@ class FinetuneProgress(Block):
     """Multi-stage recipes (progressive): the stage in training, `{stage}/{stages}`."""
 
 
+class InputLineage(Block):
+    """Another resource's published output a run reads besides its starting weights."""
+
+    source: Optional[Annotated[str, Field(max_length=512)]] = None
+    """`Kind/name` of the source resource."""
+    uri: Optional[Uri] = None
+    """The file read (a KGHarvest's kg.jsonl)."""
+    sha256: Optional[Annotated[str, Field(max_length=64)]] = None
+    """Its digest as the source's manifest lists it (the workload checks it)."""
+    run_uri: Optional[Uri] = None
+    """The source's run folder."""
+
+
+class FinetuneLineage(Lineage):
+    """Where the starting weights, and the aspect recipe's knowledge graph, came from."""
+
+    knowledge: Optional[InputLineage] = None
+    """recipe.aspectSummarization.knowledge.fromRun resolved: the KGHarvest's kg.jsonl."""
+
+
 class ShardedFinetuneStatus(BaseStatus):
     """Observed state of a ShardedFinetune."""
+
+    lineage: Optional[FinetuneLineage] = None
+    """The resolved sources of the starting weights and of the knowledge graph."""
 
     progress: Optional[FinetuneProgress] = None
     """Finetuning progress."""
