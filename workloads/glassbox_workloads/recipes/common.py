@@ -35,6 +35,10 @@ class Recipe:
     augment_fn: Optional[Callable[[Any, dict], dict]] = None
     add_params: Optional[Callable[[Any, jax.Array], Any]] = None
     """(model params, rng) -> params with the recipe's own new ones (a multiple-choice head)."""
+    expand_fn: Optional[Callable[[list, str], list]] = None
+    """(examples, "train" | "eval") -> the examples the other functions see, applied once by the
+    workload before batching (aspect-summarization: each (document, summary) pair as one example
+    per aspect)."""
 
 
 def resolve(ref: str) -> Callable:
