@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
 import jax
@@ -39,6 +39,9 @@ class Recipe:
     """(examples, "train" | "eval") -> the examples the other functions see, applied once by the
     workload before batching (aspect-summarization: each (document, summary) pair as one example
     per aspect)."""
+    facts: dict[str, Any] = field(default_factory=dict)
+    """What the recipe read and built (an input's source and digest, counts of built examples):
+    recorded in run.json and the manifest's final block."""
 
 
 def resolve(ref: str) -> Callable:
