@@ -48,7 +48,7 @@ def keyword_equivalence() -> None:
 def progressive_equivalence() -> None:
     """The progressive stage-2 loss (bart, noised stage sources) at mp 1, 2, 4 equals one device's."""
     from glassbox_api.kinds.shardedfinetune import ShardedFinetuneSpec
-    from glassbox_workloads.finetune.setup import build_recipe
+    from glassbox_workloads.finetune.setup import progressive_recipe, progressive_vocabs
     from glassbox_workloads.flax_models import build_model, init_params
 
     assert jax.device_count() == 8
@@ -58,11 +58,11 @@ def progressive_equivalence() -> None:
     spec = ShardedFinetuneSpec.model_validate({
         "model": {"architecture": "bart", "config": {"hiddenSize": 32, "numLayers": 2, "numHeads": 4}},
         "data": {"train": {"uri": "x.jsonl"}, "maxSourceLength": 64, "maxTargetLength": 48},
-        "recipe": {"name": "progressive", "progressive": {"stages": [0.3], "stage": 2, "vocab": {"minDf": 2}}},
+        "recipe": {"name": "progressive", "progressive": {"stages": [0.3], "vocab": {"minDf": 2}}},
     })
     cfg = tiny_config("bart", vocab_size=259, hidden_size=32, intermediate_size=64, num_heads=4,
                       max_position_embeddings=64, pad_token_id=0, bos_token_id=1, eos_token_id=2)
-    recipe = build_recipe(spec, build_model(cfg), cfg, ByteTokenizer(), examples)
+    recipe = progressive_recipe(spec, build_model(cfg), cfg, ByteTokenizer(), progressive_vocabs(spec, cfg, examples), 2)
     _equal_runs(recipe, init_params(cfg, jax.random.key(0)), recipe.collate_fn(examples))
 
 

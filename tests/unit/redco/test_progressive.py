@@ -113,23 +113,41 @@ def test_stage_inputs_chain_condition_sep_previous_stage():
     assert s2 == {"source": "a tale [SEP] " + s1["target"], "target": texts[0]}
 
 
-def _spec(stage: int = 2, **progressive):
+def _spec(**progressive):
     from glassbox_api.kinds.shardedfinetune import ShardedFinetuneSpec
 
     return ShardedFinetuneSpec.model_validate({
         "model": {"architecture": "bart", "config": {"hiddenSize": 32, "numLayers": 1, "numHeads": 2}},
         "data": {"train": {"uri": "x.jsonl"}, "maxSourceLength": 256, "maxTargetLength": 256},
-        "recipe": {"name": "progressive", "progressive": {"stages": [0.25], "stage": stage, **progressive}},
+        "recipe": {"name": "progressive", "progressive": {"stages": [0.25], **progressive}},
     })
 
 
-def _build(spec, arch="bart", examples=None):
-    from glassbox_workloads.finetune.setup import build_recipe
+def _build(spec, arch="bart", examples=None, stage=None):
+    """build_recipe (stage 1), or the recipe of another stage of the same vocabularies."""
+    from glassbox_workloads.finetune.setup import build_recipe, progressive_recipe, progressive_vocabs
     from glassbox_workloads.flax_models import tiny_config
     from glassbox_workloads.recipes import ByteTokenizer
 
     examples = examples if examples is not None else [{"condition": f"tale {i}", "text": t} for i, t in enumerate(_texts())]
-    return build_recipe(spec, None, tiny_config(arch), ByteTokenizer(), examples), examples
+    cfg, tok = tiny_config(arch), ByteTokenizer()
+    if stage is None:
+        return build_recipe(spec, None, cfg, tok, examples), examples
+    return progressive_recipe(spec, None, cfg, tok, progressive_vocabs(spec, cfg, examples), stage), examples
+
+
+def test_an_old_per_stage_resource_is_refused_naming_the_field_and_the_fix():
+    """Session 5's layout (one resource per stage, progressive.stage) fails with what to do instead."""
+    from glassbox_api.resource import InvalidResource, parse_resource
+
+    doc = {"apiVersion": "glassbox.dev/v1alpha1", "kind": "ShardedFinetune", "metadata": {"name": "pg-stage2"},
+           "spec": _spec().wire()}
+    doc["spec"]["recipe"]["progressive"]["stage"] = 2
+    with pytest.raises(InvalidResource) as err:
+        parse_resource(doc)
+    [e] = err.value.errors
+    assert e.path == "spec.recipe.progressive.stage"
+    assert "one ShardedFinetune now trains every stage" in e.message and "delete stage" in e.message
 
 
 @pytest.mark.parametrize("arch,examples,over,field", [
@@ -149,7 +167,7 @@ def test_progressive_stage_2_trains_on_noised_stage_text_and_predicts_from_clean
     from glassbox_workloads.recipes import ByteTokenizer
 
     tok = ByteTokenizer()
-    recipe, examples = _build(_spec(2, noise={"prob": 0.5}))
+    recipe, examples = _build(_spec(noise={"prob": 0.5}), stage=2)
     vocab = pg.stage_vocab([e["text"] for e in examples], 0.25)
     clean = pg.stage_examples(examples[:4], [vocab], 2)
 

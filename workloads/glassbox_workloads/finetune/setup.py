@@ -146,8 +146,9 @@ def build_recipe(spec: ShardedFinetuneSpec, model: Any, config: ModelConfig, tok
     d = spec.data
     if r.name == "keyword-summarization":
         return _keyword_recipe(spec, config, tokenizer, train_examples or [])
-    if r.name == "progressive":
-        return _progressive_recipe(spec, model, config, tokenizer, train_examples or [])
+    if r.name == "progressive":  # its first stage; finetune/stages.py trains them all
+        return progressive_recipe(spec, model, config, tokenizer,
+                                  progressive_vocabs(spec, config, train_examples or []), 1)
     if r.name == "custom":
         fns = {n: resolve(getattr(r, n)) if getattr(r, n) else None
                for n in ("collate_fn", "loss_fn", "pred_fn", "output_fn", "eval_metric_fn")}
@@ -215,13 +216,12 @@ def _keyword_recipe(spec: ShardedFinetuneSpec, config: ModelConfig, tokenizer: A
                    generation_settings(spec))
 
 
-def _progressive_recipe(spec: ShardedFinetuneSpec, model: Any, config: ModelConfig, tokenizer: Any,
-                        examples: list) -> Recipe:
-    """progressive: the seq2seq recipe on one stage's (source, target) pairs, the source noised."""
+def progressive_vocabs(spec: ShardedFinetuneSpec, config: ModelConfig, examples: list) -> list[list[str]]:
+    """The stage vocabularies V(rate) of recipe.progressive.stages from the training texts (checked:
+    a bart model, examples with a condition and a text, words in minDf documents)."""
     from ..recipes import progressive as pg
-    from ..recipes import seq2seq
 
-    p, d = spec.recipe.progressive, spec.data
+    p = spec.recipe.progressive
     if config.architecture != "bart":
         raise BadInput("spec.model.architecture", f"recipe progressive trains bart stage models, not {config.architecture}",
                        "start from a bart model")
@@ -230,16 +230,27 @@ def _progressive_recipe(spec: ShardedFinetuneSpec, model: Any, config: ModelConf
         raise BadInput("spec.data.train", f"example {bad} lacks a \"condition\" or \"text\" string",
                        "give every example its condition (e.g. a prompt or title) and its text")
     try:
-        vocabs = [pg.stage_vocab([ex["text"] for ex in examples], rate, p.vocab.min_df) for rate in p.stages]
+        return [pg.stage_vocab([ex["text"] for ex in examples], rate, p.vocab.min_df) for rate in p.stages]
     except ValueError as exc:  # sklearn: no word is in min_df documents
         raise BadInput("spec.recipe.progressive.vocab.minDf", f"no stage vocabulary: {exc}",
                        "lower minDf or add training texts") from exc
+
+
+def progressive_recipe(spec: ShardedFinetuneSpec, model: Any, config: ModelConfig, tokenizer: Any,
+                       vocabs: list[list[str]], stage: int) -> Recipe:
+    """progressive stage `stage` (1-based): the seq2seq recipe on that stage's (source, target)
+    pairs of the raw examples, the part after [SEP] noised (training only) from the source stage's
+    vocabulary."""
+    from ..recipes import progressive as pg
+    from ..recipes import seq2seq
+
+    p, d = spec.recipe.progressive, spec.data
     base = seq2seq.make(model, tokenizer, d.max_source_length, d.max_target_length, config.start_token_id,
                         generation=generation_settings(spec))
-    noise_vocab = vocabs[p.stage - 2] if p.stage > 1 else []
+    noise_vocab = vocabs[stage - 2] if stage > 1 else []
 
     def pairs(batch: list, noised: bool) -> list:
-        out = pg.stage_examples(batch, vocabs, p.stage)
+        out = pg.stage_examples(batch, vocabs, stage)
         if noised and noise_vocab and p.noise.prob > 0:
             for ex, pair in zip(batch, out):  # noise fixed per example and seed (resumable)
                 rng = random.Random(f"{p.seed}:{ex['condition']}:{ex['text']}")
@@ -322,4 +333,5 @@ def shapes_for(spec: ShardedFinetuneSpec, store: Optional[ArtifactStore] = None,
 
 
 __all__ = ["Placement", "build_recipe", "load_examples", "load_tokenizer", "model_config", "place",
-           "planned_devices", "pool_info", "resolve_model_source", "shapes_for"]
+           "planned_devices", "pool_info", "progressive_recipe", "progressive_vocabs", "resolve_model_source",
+           "shapes_for"]

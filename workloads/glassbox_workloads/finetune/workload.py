@@ -107,6 +107,8 @@ class FinetuneWorkload(TrainingWorkload[FinetuneResult]):
         self.pending_evals: dict[int, dict] = {}
         self.resumed_from: Optional[int] = None
         self.fit: Any = None
+        self.offset = 0
+        """Steps of the run before the model in training (multi-stage recipes; 0 otherwise)."""
 
     def plan(self, run: OpenRun) -> int:
         import jax
@@ -119,7 +121,7 @@ class FinetuneWorkload(TrainingWorkload[FinetuneResult]):
         self.cfg, self.tok, shapes, self.source = shapes_for(spec, self.root, self.who.namespace)
         self.model = build_model(self.cfg)
         self.train_examples = load_examples(spec.data.train, self.base_dir, "spec.data.train")
-        self.recipe = build_recipe(spec, self.model, self.cfg, self.tok, self.train_examples)
+        self.recipe = self._make_recipe(build_recipe)
         self.eval_examples = load_examples(spec.data.eval, self.base_dir, "spec.data.eval") if spec.data.eval else []
         pool = pool_info(spec.resources.accelerator) if spec.resources.backend != "local" else _local_pool(jax)
         n_dev = jax.device_count()
@@ -135,8 +137,14 @@ class FinetuneWorkload(TrainingWorkload[FinetuneResult]):
                            f"{t.gradient_accumulation_steps} accumulation)",
                            "add examples, or lower training.perDeviceBatchSize or gradientAccumulationSteps")
         self.total = t.epochs * self.per_epoch if not t.max_steps else min(t.max_steps, t.epochs * self.per_epoch)
+        self.stage_total = self.total
+        """Steps of the model in training (the run's total for one-model recipes)."""
         self.schedule = self.deployer.get_lr_schedule(t.learning_rate, self.total, t.schedule, t.warmup_steps)
         return self.total
+
+    def _make_recipe(self, build_recipe: Any) -> Any:
+        """The recipe of the (first) model; multi-stage workloads build one per stage."""
+        return build_recipe(self.spec, self.model, self.cfg, self.tok, self.train_examples)
 
     def is_complete(self, manifest: Optional[Manifest], total: int) -> bool:
         return manifest is not None and manifest.state == "completed" and manifest.latest is not None
@@ -199,18 +207,43 @@ class FinetuneWorkload(TrainingWorkload[FinetuneResult]):
     def train(self, run: OpenRun, publisher: Optional[CheckpointPublisher], progress: Progress) -> None:
         t, trainer = self.spec.training, self.trainer
         self.run_store, self.publisher, self.progress, self.lead = run.store, publisher, progress, run.lead
-        orig_step = trainer.train_step
+        self.faults = run.ctx.faults
+        self.fit = self._fit(trainer)
 
-        def stepping(hb: Any) -> dict[str, Any]:  # progress bar around the step, without the Trainer knowing
+    def _fit(self, trainer: Any) -> Any:
+        """Trainer.fit of the model in training, with the progress bar and the fault hook around its
+        steps (without the Trainer knowing)."""
+        t, progress = self.spec.training, self.progress
+        orig_step = trainer.train_step
+        save_every = t.checkpoint_every or self.per_epoch
+
+        def stepping(hb: Any) -> dict[str, Any]:
             m = orig_step(hb)
-            progress.update(trainer.step, {"loss": m.get("loss"), "lr": m.get("lr")})
+            progress.update(self.offset + trainer.step, {**self._progress_stats(trainer.step), "loss": m.get("loss"),
+                                                         "lr": m.get("lr")})
+            if trainer.step % save_every and trainer.step < self.stage_total:  # else after its checkpoint
+                self.faults.after_step(self.offset + trainer.step)
             return m
 
         trainer.train_step = stepping
-        self.fit = trainer.fit(self.train_examples, t.per_device_batch_size, t.epochs, max_steps=self.total,
-                               eval_fn=self._evaluate, eval_every=t.eval_every or self.per_epoch,
-                               save_every=t.checkpoint_every or self.per_epoch, save_fn=self._save,
-                               log_every=0, seed=t.seed)
+        return trainer.fit(self.train_examples, t.per_device_batch_size, t.epochs, max_steps=self.stage_total,
+                           eval_fn=self._evaluate, eval_every=t.eval_every or self.per_epoch, save_every=save_every,
+                           save_fn=self._save, log_every=0, seed=t.seed)
+
+    def _progress_stats(self, step: int) -> dict[str, Any]:
+        """What the progress line shows before the loss (the stage, for multi-stage recipes)."""
+        return {}
+
+    def _checkpoint_dir(self, step: int) -> str:
+        """Where the checkpoint of the model in training at its step `step` goes in the run."""
+        return checkpoint_dir(step)
+
+    def _evals_dir(self, step: int) -> str:
+        return evals_dir(step)
+
+    def _entry_fields(self, step: int) -> dict[str, Any]:
+        """Extra CheckpointEntry fields (a multi-stage run's stage)."""
+        return {}
 
     def _evaluate(self, tr: Any) -> dict[str, Any]:
         """Eval loss (and the recipe's metrics over predictions) on the eval set; written by the lead."""
@@ -224,12 +257,12 @@ class FinetuneWorkload(TrainingWorkload[FinetuneResult]):
             preds = self.predictor.predict(evals, ebs, tr.params, rng=self.deployer.gen_rng())
             out.update({k: float(v) for k, v in self.recipe.eval_metric_fn(evals, preds).items()})
             if self.lead:
-                self.run_store.write_json(f"{evals_dir(tr.step)}/predictions.json",
+                self.run_store.write_json(f"{self._evals_dir(tr.step)}/predictions.json",
                                           [{"example": e, "prediction": p} for e, p in zip(evals[:200], preds[:200])])
         if self.lead:
-            self.run_store.write_json(f"{evals_dir(tr.step)}/results.json", {"step": tr.step, **out})
-        self.pending_evals[tr.step] = out
-        self.progress.note(f"eval step {tr.step}: " + " ".join(f"{k}={v:.4g}" for k, v in out.items()))
+            self.run_store.write_json(f"{self._evals_dir(tr.step)}/results.json", {"step": tr.step, **out})
+        self.pending_evals[self.offset + tr.step] = out
+        self.progress.note(f"eval step {self.offset + tr.step}: " + " ".join(f"{k}={v:.4g}" for k, v in out.items()))
         return out
 
     def _save(self, tr: Any, last: dict[str, float]) -> None:
@@ -237,27 +270,29 @@ class FinetuneWorkload(TrainingWorkload[FinetuneResult]):
         import jax
 
         step, publisher = tr.step, self.publisher
-        if any(c.step == step for c in (publisher.manifest.checkpoints if publisher else [])):
+        run_step = self.offset + step
+        if any(c.step == run_step for c in (publisher.manifest.checkpoints if publisher else [])):
             return
         staging, files = self._stage(tr, step)
         if not self.lead:  # other hosts upload their shards themselves, before the barrier below
             for f in files:
-                self.run_store.put_file(f"{checkpoint_dir(step)}/sharded/{f}", staging / "sharded" / f)
+                self.run_store.put_file(f"{self._checkpoint_dir(step)}/sharded/{f}", staging / "sharded" / f)
         if jax.process_count() > 1:
             from jax.experimental import multihost_utils
 
             # host 0 commits the manifest only once every host's shards are in the store
             multihost_utils.sync_global_devices(f"glassbox-checkpoint-{step}")
-        if publisher is None:
-            return
-        ev = self.pending_evals.get(step, {})
-        gbs = self.gbs
-        entry = CheckpointEntry(step=step, tokens=step * gbs, loss=last.get("loss"), path=checkpoint_dir(step),
-                                data=DataRange(samples_end=step * gbs, epoch=tr.cursor.epoch,
-                                               chunk_offset=tr.cursor.batch * gbs),
-                                evals={k: v for k, v in ev.items() if isinstance(v, (int, float))},
-                                evals_path=evals_dir(step) if ev else None)
-        publisher.submit(staging, entry)
+        if publisher is not None:
+            ev = self.pending_evals.get(run_step, {})
+            gbs = self.gbs
+            entry = CheckpointEntry(step=run_step, tokens=run_step * gbs, loss=last.get("loss"),
+                                    path=self._checkpoint_dir(step),
+                                    data=DataRange(samples_end=step * gbs, epoch=tr.cursor.epoch,
+                                                   chunk_offset=tr.cursor.batch * gbs),
+                                    evals={k: v for k, v in ev.items() if isinstance(v, (int, float))},
+                                    evals_path=self._evals_dir(step) if ev else None, **self._entry_fields(step))
+            publisher.submit(staging, entry)
+        self.faults.after_step(run_step, drain=publisher.drain if publisher is not None else None)
 
     def _stage(self, tr: Any, step: int) -> tuple[Path, list[str]]:
         """This host's checkpoint files in a local folder: shards, and the final weights in HF layout."""
@@ -274,12 +309,20 @@ class FinetuneWorkload(TrainingWorkload[FinetuneResult]):
         meta = {"step": step, "epoch": tr.cursor.epoch, "batch": tr.cursor.batch,
                 "rng": self.deployer.rng_state().tolist(), "n_model_shards": self.deployer.mp_size}
         files = ckpt.write_local(staging / "sharded", tree, meta)
-        if step >= self.total:  # the final weights also in HF layout, for from_pretrained and fromRun
+        if step >= self.stage_total:  # the final weights also in HF layout, for from_pretrained and fromRun
             host_params = _gather(tr.state.params)  # a collective: every host takes part
+            self._final_params(jax.tree_util.tree_map(np.asarray, host_params))
             if self.lead:
                 save_pretrained(open_store(staging), "", self.cfg, jax.tree_util.tree_map(np.asarray, host_params),
                                 self.tok.to_json())
+        self._stage_extra(staging)
         return staging, files
+
+    def _final_params(self, host_params: Any) -> None:
+        """The trained weights of the model in training, on the host (multi-stage runs chain them)."""
+
+    def _stage_extra(self, staging: Path) -> None:
+        """Files a recipe adds to each of its checkpoints (the progressive stage vocabularies)."""
 
     def final(self, manifest: Manifest) -> dict[str, Any]:
         fit = self.fit
@@ -293,7 +336,7 @@ class FinetuneWorkload(TrainingWorkload[FinetuneResult]):
             assert outcome.manifest.latest is not None
             res.already_complete, res.manifest, res.steps = True, outcome.manifest, outcome.manifest.latest.step
             return res
-        res.history, res.evals, res.steps = self.fit.history, self.fit.evals, self.trainer.step
+        res.history, res.evals, res.steps = self.fit.history, self.fit.evals, self.offset + self.trainer.step
         res.resumed_from, res.seconds = self.resumed_from, outcome.seconds
         res.manifest = outcome.manifest if outcome.publisher is not None else None
         return res
