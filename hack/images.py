@@ -1,0 +1,354 @@
+"""The glassbox images without a Docker daemon (run through hack/images.sh; the standard library only).
+
+    hack/images.sh build [NAMES]   build what is missing: a Debian base rootfs (mmdebstrap), then
+                                   buildah over images/<name>.Dockerfile; each result an uncompressed
+                                   OCI archive in the cache, keyed by the content that went in
+    hack/images.sh load [NAMES]    import the archives into the real node's containerd (namespace
+                                   k8s.io), skipping images already there with the same digest
+    hack/images.sh refs [NAMES]    `name=ref` lines (glassbox.local/<name>:<content key>)
+    hack/images.sh values [NAMES]  a helm values file pointing the chart at those refs
+
+NAMES default to every image: operator, torch, jax, serving (the ones the chart's defaults and the
+operator render). Why each piece:
+- Keys: a sha256 over exactly what goes in (the Dockerfile, the build args, the files its COPY lines
+  name, the key of the image it is FROM), so an unchanged tree is never rebuilt and a changed one
+  always is. Archives live in GLASSBOX_CACHE/images (default ~/.cache/glassbox/images).
+- The host's own pip and apt configuration and CA bundle are bind-mounted into the build steps, never
+  baked into a layer, and no registry host is named here: a build reaches what the host reaches.
+- A pip cache under GLASSBOX_CACHE/images/pip is bind-mounted too, so torch's 4 GB of wheels are
+  downloaded once per machine however often the images are rebuilt.
+- buildah's storage lives in the cache too (its own root), and images leave it once archived: the
+  archive is the cache, containerd the runtime copy; only the base stays.
+
+Environment: GLASSBOX_CACHE, GLASSBOX_CONTAINERD_ADDRESS (default
+/run/glassbox/containerd/containerd.sock), GLASSBOX_IMAGES_JAX_EXTRA (default cpu: the test image).
+"""
+
+from __future__ import annotations
+
+import configparser
+import hashlib
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Optional
+
+ROOT = Path(__file__).resolve().parents[1]
+REGISTRY = "glassbox.local"
+NAMES = ("operator", "torch", "jax", "serving")
+KEY_VERSION = "glassbox-images 1"
+# Files a COPY never takes (.dockerignore leaves them out of the build context too).
+IGNORED_PARTS = {"__pycache__", ".pytest_cache"}
+IGNORED_SUFFIXES = (".pyc", ".egg-info")
+
+# The base rootfs: Debian bookworm with python3 (3.11) and its venv module; everything else comes from
+# the Dockerfiles. Changing this recipe changes every key.
+BASE_SUITE = "bookworm"
+BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates")
+BASE_HOOK = ('rm -f "$1"/etc/apt/sources.list "$1"/etc/apt/apt.conf.d/99mmdebstrap; '
+             'find "$1"/etc/apt/sources.list.d -mindepth 1 -delete')
+
+
+@dataclass(frozen=True)
+class Image:
+    """One image: its Dockerfile, the image its FROM names (a build arg), and its other build args."""
+
+    name: str
+    from_arg: str
+    parent: str  # "base" or another image's name
+    args: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def dockerfile(self) -> Path:
+        return ROOT / "images" / f"{self.name}.Dockerfile"
+
+
+def images() -> dict[str, Image]:
+    jax_extra = os.environ.get("GLASSBOX_IMAGES_JAX_EXTRA", "cpu")
+    return {
+        "operator": Image("operator", "BASE", "base"),
+        "torch": Image("torch", "BASE", "base"),
+        "jax": Image("jax", "BASE", "base", (("JAX_EXTRA", jax_extra),)),
+        "serving": Image("serving", "TORCH_IMAGE", "torch"),
+    }
+
+
+def copy_sources(dockerfile: Path) -> list[str]:
+    """The build-context paths the Dockerfile's COPY/ADD lines take (not `COPY --from=stage`)."""
+    out: list[str] = []
+    text = dockerfile.read_text().replace("\\\n", " ")
+    for line in text.splitlines():
+        words = line.split()
+        if not words or words[0].upper() not in ("COPY", "ADD"):
+            continue
+        args = [w for w in words[1:] if not w.startswith("--")]
+        if any(w.startswith("--from") for w in words[1:]):
+            continue
+        out.extend(args[:-1])
+    return out
+
+
+def context_files(source: str) -> Iterator[Path]:
+    """The files a COPY of `source` takes from the repository, sorted, ignored ones left out."""
+    path = ROOT / source
+    if path.is_file():
+        yield path
+        return
+    if not path.is_dir():
+        raise SystemExit(f"images: a Dockerfile copies {source}, which does not exist")
+    for p in sorted(path.rglob("*")):
+        rel = p.relative_to(ROOT)
+        if p.is_file() and not IGNORED_PARTS.intersection(rel.parts) \
+                and not any(part.endswith(IGNORED_SUFFIXES) for part in rel.parts):
+            yield p
+
+
+def base_key() -> str:
+    recipe = json.dumps([KEY_VERSION, BASE_SUITE, BASE_PACKAGES, BASE_HOOK])
+    return hashlib.sha256(recipe.encode()).hexdigest()[:20]
+
+
+def key(name: str) -> str:
+    """The content key of an image: what goes in, and nothing else."""
+    img = images()[name]
+    h = hashlib.sha256()
+    parent = base_key() if img.parent == "base" else key(img.parent)
+    h.update(json.dumps([KEY_VERSION, name, parent, list(img.args)]).encode())
+    h.update(img.dockerfile.read_bytes())
+    for source in copy_sources(img.dockerfile):
+        for f in context_files(source):
+            h.update(f"\0{f.relative_to(ROOT).as_posix()}\0".encode())
+            h.update(hashlib.sha256(f.read_bytes()).digest())
+    return h.hexdigest()[:20]
+
+
+def ref(name: str) -> str:
+    return f"{REGISTRY}/{name}:{key(name)}"
+
+
+def base_ref() -> str:
+    return f"{REGISTRY}/base:{base_key()}"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("GLASSBOX_CACHE") or Path.home() / ".cache" / "glassbox") / "images"
+
+
+def archive(name: str) -> Path:
+    return cache_dir() / f"{name}-{key(name)}.oci.tar"
+
+
+def log(msg: str) -> None:
+    print(f"images: {msg}", file=sys.stderr, flush=True)
+
+
+def run(argv: list[str], **kw) -> subprocess.CompletedProcess:
+    log("$ " + shlex.join(argv))
+    return subprocess.run(argv, check=True, **kw)
+
+
+def buildah(*args: str) -> list[str]:
+    """buildah on the cache's own storage (overlay driver: vfs would copy every layer in full)."""
+    store = cache_dir() / "storage"
+    return ["buildah", "--root", str(store / "root"), "--runroot", str(store / "run"),
+            "--storage-driver", "overlay", *args]
+
+
+def has_image(image_ref: str) -> bool:
+    return subprocess.run(buildah("inspect", "--type", "image", image_ref), capture_output=True).returncode == 0
+
+
+# --- the host's configuration, bind-mounted into build steps ---------------------------------------
+
+PIP_FILES = ("/etc/xdg/pip/pip.conf", "/etc/pip.conf", "~/.pip/pip.conf", "~/.config/pip/pip.conf")
+APT_PATHS = ("/etc/apt/sources.list", "/etc/apt/sources.list.d", "/etc/apt/apt.conf.d",
+             "/etc/apt/trusted.gpg.d", "/etc/apt/auth.conf.d", "/etc/apt/preferences.d")
+CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+
+
+def pip_config() -> configparser.ConfigParser:
+    """The host's effective pip configuration, in pip's own order (files, PIP_CONFIG_FILE, then PIP_*
+    environment variables, later wins), as one file the build steps read as /etc/pip.conf."""
+    cp = configparser.ConfigParser(interpolation=None)
+    files = [os.path.expanduser(f) for f in PIP_FILES] + [os.environ.get("PIP_CONFIG_FILE", "")]
+    cp.read([f for f in files if f and os.path.isfile(f)])
+    for var, value in sorted(os.environ.items()):
+        if var.startswith("PIP_") and var != "PIP_CONFIG_FILE":
+            if not cp.has_section("global"):
+                cp.add_section("global")
+            cp.set("global", var[4:].lower().replace("_", "-"), value)
+    return cp
+
+
+def host_mounts(pip_conf: Path) -> list[str]:
+    """`-v` options: the pip cache, pip's configuration, the CA bundle(s) it and apt use, apt's
+    configuration, all read-only except the cache."""
+    with pip_conf.open("w") as f:
+        cfg = pip_config()
+        cfg.write(f)
+    mounts = [f"{cache_dir() / 'pip'}:/var/cache/glassbox-pip", f"{pip_conf}:/etc/pip.conf:ro"]
+    certs = {CA_BUNDLE} | {v for s in cfg.sections() for k, v in cfg.items(s) if k in ("cert", "client-cert")}
+    mounts += [f"{c}:{c}:ro" for c in sorted(certs) if os.path.isfile(c)]
+    mounts += [f"{p}:{p}:ro" for p in APT_PATHS if os.path.exists(p)]
+    return [a for m in mounts for a in ("-v", m)]
+
+
+# --- build ------------------------------------------------------------------------------------------
+
+def build_base() -> None:
+    """The base rootfs from mmdebstrap (the host's apt sources and options, removed again from the
+    rootfs by the hook), committed with buildah under the name the Dockerfiles' FROM gets."""
+    if has_image(base_ref()):
+        return
+    with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
+        tar = Path(tmp) / "rootfs.tar"
+        sources = [p for p in ["/etc/apt/sources.list", *sorted(map(str, Path("/etc/apt/sources.list.d").glob("*")))]
+                   if os.path.isfile(p) and os.path.getsize(p) > 0 and p.endswith((".list", ".sources"))]
+        aptopts = [a for p in sorted(Path("/etc/apt/apt.conf.d").glob("*")) if p.is_file() for a in ("--aptopt", str(p))]
+        run(["mmdebstrap", "--variant=minbase", "--include=" + ",".join(BASE_PACKAGES), *aptopts,
+             "--customize-hook=" + BASE_HOOK, BASE_SUITE, str(tar), *sources])
+        ctr = subprocess.run(buildah("from", "scratch"), check=True, capture_output=True, text=True).stdout.strip()
+        try:
+            run(buildah("add", ctr, str(tar), "/"))
+            run(buildah("config", "--cmd", "/bin/bash", ctr))
+            run(buildah("commit", "--rm", ctr, base_ref()))
+        except BaseException:
+            subprocess.run(buildah("rm", ctr), capture_output=True)
+            raise
+
+
+def parent_ref(img: Image) -> str:
+    """The image FROM names, present in buildah's storage (an archived parent is pulled back in)."""
+    if img.parent == "base":
+        build_base()
+        return base_ref()
+    parent = ref(img.parent)
+    if not has_image(parent):
+        build_one(img.parent)
+    if not has_image(parent):
+        run(buildah("pull", f"oci-archive:{archive(img.parent)}"))
+        if not has_image(parent):
+            raise SystemExit(f"images: {archive(img.parent)} did not load as {parent}")
+    return parent
+
+
+def build_one(name: str) -> dict:
+    """Build one image if its archive is missing; returns what was done and how long it took."""
+    out = archive(name)
+    if out.exists():
+        return {"name": name, "ref": ref(name), "archive": str(out), "built": False, "seconds": 0.0,
+                "bytes": out.stat().st_size}
+    img = images()[name]
+    started = time.monotonic()
+    parent = parent_ref(img)
+    (cache_dir() / "pip").mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
+        args = [a for k, v in (*img.args, (img.from_arg, parent), ("PIP_CACHE", "--cache-dir=/var/cache/glassbox-pip"))
+                for a in ("--build-arg", f"{k}={v}")]
+        run(buildah("bud", "--isolation", "chroot", "--pull=never", "--layers=false", "-f", str(img.dockerfile),
+                    "-t", ref(name), *args, *host_mounts(Path(tmp) / "pip.conf"), str(ROOT)))
+        partial = Path(tmp) / "image.oci.tar"
+        run(buildah("push", "--disable-compression", ref(name), f"oci-archive:{partial}:{ref(name)}"))
+        partial.rename(out)
+    if not any(images()[n].parent == name for n in NAMES):
+        run(buildah("rmi", ref(name)))
+    return {"name": name, "ref": ref(name), "archive": str(out), "built": True,
+            "seconds": round(time.monotonic() - started, 1), "bytes": out.stat().st_size}
+
+
+def prune_store(names: list[str]) -> None:
+    """Drop archived images from buildah's storage (the archive is the cache); the base stays."""
+    for name in names:
+        if archive(name).exists() and has_image(ref(name)):
+            run(buildah("rmi", ref(name)))
+
+
+def build(names: list[str]) -> None:
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    for name in names:
+        r = build_one(name)
+        print(f"{name}: {'built' if r['built'] else 'cached'} {r['ref']} {r['bytes'] / 2**30:.2f} GiB"
+              f"{' in %.0f s' % r['seconds'] if r['built'] else ''} ({r['archive']})", flush=True)
+    prune_store(list(NAMES))
+
+
+# --- load, refs, values -----------------------------------------------------------------------------
+
+def containerd() -> str:
+    return os.environ.get("GLASSBOX_CONTAINERD_ADDRESS", "/run/glassbox/containerd/containerd.sock")
+
+
+def archive_digest(path: Path) -> str:
+    """The manifest digest an OCI archive carries (what containerd records for the image)."""
+    with tarfile.open(path) as tf:
+        member = tf.extractfile("index.json")
+        assert member is not None
+        return json.load(member)["manifests"][0]["digest"]
+
+
+def loaded_digest(image_ref: str) -> Optional[str]:
+    out = subprocess.run(["ctr", "-a", containerd(), "-n", "k8s.io", "images", "ls", f"name=={image_ref}"],
+                         check=True, capture_output=True, text=True).stdout.splitlines()[1:]
+    return out[0].split()[2] if out else None
+
+
+def load(names: list[str]) -> None:
+    for name in names:
+        path, image_ref = archive(name), ref(name)
+        if not path.exists():
+            raise SystemExit(f"images: no archive for {name} ({path}): run `hack/images.sh build {name}` first")
+        if loaded_digest(image_ref) == archive_digest(path):
+            print(f"{name}: present {image_ref}", flush=True)
+            continue
+        started = time.monotonic()
+        run(["ctr", "-a", containerd(), "-n", "k8s.io", "images", "import", "--base-name", f"{REGISTRY}/{name}",
+             str(path)])
+        if loaded_digest(image_ref) != archive_digest(path):
+            raise SystemExit(f"images: {image_ref} is not in containerd after the import of {path}")
+        print(f"{name}: loaded {image_ref} in {time.monotonic() - started:.0f} s", flush=True)
+
+
+def values(names: list[str]) -> str:
+    """Helm values that point the chart at the built images (pulled never: they are on the node)."""
+    lines: list[str] = []
+    if "operator" in names:
+        repo, _, tag = ref("operator").rpartition(":")
+        lines += ["image:", '  registry: ""', f"  repository: {repo}", f"  tag: {tag!r}", "  pullPolicy: Never"]
+    workload = [n for n in names if n != "operator"]
+    if workload:
+        lines += ["defaults:", "  images:", *[f"    {n}: {ref(n)}" for n in workload]]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in ("build", "load", "refs", "values", "key"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    names = argv[1:] or list(NAMES)
+    unknown = [n for n in names if n not in NAMES]
+    if unknown:
+        print(f"images: unknown image(s) {', '.join(unknown)}; known: {', '.join(NAMES)}", file=sys.stderr)
+        return 2
+    if argv[0] == "build":
+        build(names)
+    elif argv[0] == "load":
+        load(names)
+    elif argv[0] == "refs":
+        print("\n".join(f"{n}={ref(n)}" for n in names))
+    elif argv[0] == "values":
+        print(values(names), end="")
+    else:
+        print("\n".join(f"{n}={key(n)}" for n in names))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
