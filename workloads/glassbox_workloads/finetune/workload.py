@@ -89,7 +89,10 @@ def run(spec: ShardedFinetuneSpec, store: ArtifactStore, *, root: Optional[Artif
     import jax
 
     who = Identity(name, namespace, uid)
-    workload = FinetuneWorkload(spec, who, raw_spec or {}, root, base_dir)
+    cls = FinetuneWorkload
+    if spec.recipe.name == "progressive":  # one model per stage, in one run
+        from .stages import StagedWorkload as cls  # type: ignore[assignment]
+    workload = cls(spec, who, raw_spec or {}, root, base_dir)
     opened = OpenRun(store, read_manifest(store), jax.process_index() == 0, ctx)
     return run_training(workload, opened, who.fields())
 
@@ -123,6 +126,9 @@ class FinetuneWorkload(TrainingWorkload[FinetuneResult]):
         self.train_examples = load_examples(spec.data.train, self.base_dir, "spec.data.train")
         self.recipe = self._make_recipe(build_recipe)
         self.eval_examples = load_examples(spec.data.eval, self.base_dir, "spec.data.eval") if spec.data.eval else []
+        if self.recipe.expand_fn is not None:  # aspect-summarization: one example per aspect of each pair
+            self.train_examples = self.recipe.expand_fn(self.train_examples, "train")
+            self.eval_examples = self.recipe.expand_fn(self.eval_examples, "eval") if self.eval_examples else []
         pool = pool_info(spec.resources.accelerator) if spec.resources.backend != "local" else _local_pool(jax)
         n_dev = jax.device_count()
         if spec.resources.backend != "local" and n_dev != planned_devices(spec, pool, jax.local_device_count()):
@@ -144,12 +150,22 @@ class FinetuneWorkload(TrainingWorkload[FinetuneResult]):
 
     def _make_recipe(self, build_recipe: Any) -> Any:
         """The recipe of the (first) model; multi-stage workloads build one per stage."""
-        return build_recipe(self.spec, self.model, self.cfg, self.tok, self.train_examples)
+        from .aspects import RecipeInputs
+
+        return build_recipe(self.spec, self.model, self.cfg, self.tok, self.train_examples,
+                            RecipeInputs(self.root, self.who.namespace, self.base_dir))
 
     def is_complete(self, manifest: Optional[Manifest], total: int) -> bool:
         return manifest is not None and manifest.state == "completed" and manifest.latest is not None
 
     def build(self, run: OpenRun) -> int:
+        self._build_model(run.store, run.resume)
+        if run.resume is not None:
+            self.resumed_from = run.resume.step
+        return self.trainer.step
+
+    def _build_model(self, store: ArtifactStore, resume: Optional[CheckpointEntry]) -> None:
+        """Trainer and Predictor of self.recipe's model, restored from `resume` when given."""
         import jax
 
         from ..redco import Predictor, Trainer
@@ -163,12 +179,10 @@ class FinetuneWorkload(TrainingWorkload[FinetuneResult]):
         del params
         self.predictor = Predictor(deployer, recipe.pred_collate_fn or recipe.collate_fn, recipe.pred_fn,
                                    recipe.output_fn, params_specs=self.trainer.params_specs)
-        if run.resume is not None:
+        if resume is not None:
             from ..redco import checkpoints as ckpt
 
-            _restore(self.trainer, deployer, run.store, run.resume, ckpt)
-            self.resumed_from = run.resume.step
-        return self.trainer.step
+            _restore(self.trainer, deployer, store, resume, ckpt)
 
     def _initial_params(self, jax: Any) -> Any:
         """The starting weights: loaded from the model source, or initialised at random (sharded)."""
@@ -199,7 +213,8 @@ class FinetuneWorkload(TrainingWorkload[FinetuneResult]):
         return RunRecord(kind=KIND, name=who.name, namespace=who.namespace, uid=who.uid, spec=self.raw_spec,
                          spec_digest=spec_digest(self.raw_spec), seeds={"seed": self.spec.training.seed},
                          world_size=jax.process_count(),
-                         environment={"jax": jax.__version__, "python": sys.version.split()[0]})
+                         environment={"jax": jax.__version__, "python": sys.version.split()[0]},
+                         **({"recipe": self.recipe.facts} if self.recipe.facts else {}))
 
     def publisher_options(self) -> dict[str, Any]:
         return {"verify": "size"}
@@ -327,7 +342,8 @@ class FinetuneWorkload(TrainingWorkload[FinetuneResult]):
     def final(self, manifest: Manifest) -> dict[str, Any]:
         fit = self.fit
         return {"loss": fit.history[-1]["loss"] if fit.history else None, "model_shards": self.deployer.mp_size,
-                **{k: v for k, v in (fit.evals[-1] if fit.evals else {}).items() if k != "step"}}
+                **{k: v for k, v in (fit.evals[-1] if fit.evals else {}).items() if k != "step"},
+                **({"recipe": self.recipe.facts} if self.recipe.facts else {})}
 
     def result(self, outcome: Outcome) -> FinetuneResult:
         res = FinetuneResult(run_uri=outcome.run_uri, n_model_shards=self.placement.n_model_shards,

@@ -10,6 +10,7 @@ during training the part after [SEP] is noised with words of the source stage's 
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
 from typing import Callable, Sequence
 
@@ -112,4 +113,39 @@ def stage_examples(examples: Sequence[dict], vocabs: Sequence[Sequence[str]], st
     return out
 
 
-__all__ = ["SEP", "add_noise", "analyzer", "stage_examples", "stage_input", "stage_text", "stage_vocab"]
+Generate = Callable[[list[str], int], list[str]]
+"""A stage model's decoder: (sources, attempt) -> one text per source; attempt > 0 resamples."""
+
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+def has_letter(text: str) -> bool:
+    """The paper's acceptance test of a sampled stage text: it contains a letter."""
+    return bool(_LETTER.search(text))
+
+
+def generate_with_letters(generate: Generate, sources: list[str], retries: int) -> list[str]:
+    """generate(sources), then resample (attempt 1, 2, ...) the outputs without a letter, at most
+    `retries` times (the paper resamples until the output contains one)."""
+    out = list(generate(sources, 0))
+    for attempt in range(1, retries + 1):
+        bad = [i for i, o in enumerate(out) if not has_letter(o)]
+        if not bad:
+            break
+        for i, o in zip(bad, generate([sources[i] for i in bad], attempt)):
+            out[i] = o
+    return out
+
+
+def chain(conditions: Sequence[str], stages: Sequence[Generate], retries: int = 0) -> list[list[str]]:
+    """Every stage's text per example: stage 1 from the condition, stage k from
+    `cond [SEP] stage k-1 text` (the texts it generated, not gold ones)."""
+    texts: list[list[str]] = []
+    for k, generate in enumerate(stages):
+        sources = list(conditions) if k == 0 else [stage_input(c, p) for c, p in zip(conditions, texts[-1])]
+        texts.append(generate_with_letters(generate, sources, retries))
+    return [list(t) for t in zip(*texts)] if texts else [[] for _ in conditions]
+
+
+__all__ = ["SEP", "Generate", "add_noise", "analyzer", "chain", "generate_with_letters", "has_letter", "stage_examples",
+           "stage_input", "stage_text", "stage_vocab"]
