@@ -62,6 +62,9 @@ class Cond(StrEnum):
     """False while the workload's pods cannot be created (FailedCreate) or placed (Unschedulable)."""
     CHILDREN_APPLIED = "ChildrenApplied"
     """False while the apiserver refuses a child (Forbidden, Invalid, ...)."""
+    PROMOTED = "Promoted"
+    """Services that retrain (DialogBot): whether the last newly trained model replaced the serving
+    one (eval-gated promotion); the message carries both test metrics."""
 
 
 class Reason(StrEnum):
@@ -89,6 +92,14 @@ class Reason(StrEnum):
     RESUMED = "Resumed"
     NOT_STALLED = "NotStalled"
     RECONCILED = "Reconciled"
+    RETRAINING = "Retraining"
+    """The training spec changed: a new model trains while the old one keeps serving."""
+    # Eval-gated promotion (condition Promoted, and its events).
+    PROMOTED = "Promoted"
+    CANDIDATE_WORSE = "CandidateWorse"
+    """The new model's test metric is worse than the serving model's: the old one keeps serving."""
+    NO_CANDIDATE = "NoCandidate"
+    """The new training published no completed checkpoint, or one without the promotion metric."""
     # Failures and retries.
     ATTEMPT_FAILED = "AttemptFailed"
     BACKING_OFF = "BackingOff"

@@ -9,12 +9,9 @@ from glassbox_api.resource import Resource
 
 from .config import OperatorConfig
 from .kinds import KindHome, home
-from .kinds.base import STAGE_RUN, STAGE_SERVE, STAGE_TRAIN, Plan
+from .kinds.base import PLACEHOLDER_UID, STAGE_RUN, STAGE_SERVE, STAGE_TRAIN, Plan
 
 __all__ = ["Context", "PLACEHOLDER_UID", "Plan", "STAGE_RUN", "STAGE_SERVE", "STAGE_TRAIN"]
-
-# render placeholders when a resource has not been created yet (`glassbox render`).
-PLACEHOLDER_UID = "00000000-0000-0000-0000-000000000000"
 
 
 @dataclass(frozen=True)
@@ -26,6 +23,9 @@ class Context:
     plan: Plan = Plan()
     model_uri: Optional[str] = None
     """model.fromRun resolved to a checkpoint URI (None when the spec has no fromRun)."""
+    serving_uri: Optional[str] = None
+    """A service that retrains: the checkpoint its InferenceService keeps serving while the new
+    model trains (rendered beside the training workload; KindHome.choose)."""
 
     @property
     def kind(self) -> str:
@@ -54,8 +54,19 @@ class Context:
         return self.resource.metadata.get("uid") or PLACEHOLDER_UID
 
     @property
+    def run_id(self) -> str:
+        """The id of the run this spec publishes to (KindHome.run_id; the uid for most kinds)."""
+        return self.home.run_id(self.resource, self.uid)
+
+    @property
     def spec(self) -> Any:
         return self.resource.spec
 
     def with_plan(self, plan: Plan) -> "Context":
         return replace(self, plan=plan)
+
+    def kept(self) -> Optional["Context"]:
+        """The serving stage that keeps running while a new model trains (None when nothing is kept)."""
+        if not self.serving_uri or self.plan.stage == STAGE_SERVE or self.plan.teardown:
+            return None
+        return replace(self, plan=Plan(attempt=0, stage=STAGE_SERVE), model_uri=self.serving_uri, serving_uri=None)

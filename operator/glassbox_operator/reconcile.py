@@ -23,6 +23,7 @@ from glassbox_api.store import ArtifactStore, RetryPolicy, S3Settings, S3Store, 
 from . import render as R
 from .config import OperatorConfig
 from .context import STAGE_SERVE, Context, Plan
+from .kinds.base import Choice, Rival
 from .kube import Kube
 from .localrunner import LocalRunner
 from .observed import MemoryView, Watched
@@ -258,15 +259,17 @@ class Reconciler:
             return Result(out.status, status_patch(old, out.status), out.events, error=err)
         plan = plan_of(resource, old)
         ctx = Context(resource=resource, config=self.config, plan=plan)
+        looked = ctx
         try:
-            obs, manifest, children = self._look(ctx, old, watched)
+            obs, manifest, children, looked = self._look(ctx, old, watched)
         except RenderError as exc:
             obs, manifest, children = Observation(error=exc), None, []
         except ApiException as exc:
             return self._refused(resource, old, plan, Observation(), None, exc, now)
         out = compute(resource, old, plan, obs, manifest, now)
-        if out.plan != plan and obs.error is None:
-            ctx = self._with_models(ctx.with_plan(out.plan), obs.lineage, manifest)
+        ctx = looked
+        if obs.error is None and (out.plan != plan or (out.choice is not None and self._moved(ctx, out))):
+            ctx = self._with_models(ctx.with_plan(out.plan), obs.lineage, manifest, out.choice)
             children = self._children_for(ctx)
         old_children = [dict(c) for c in old.get("children") or []]
         if out.apply:
@@ -294,35 +297,63 @@ class Reconciler:
         return Result(out.status, status_patch(old, out.status), out.events, requeue_after=out.requeue_after)
 
     def _look(self, ctx: Context, old: dict[str, Any], watched: Watched
-              ) -> tuple[Observation, Optional[Manifest], list[dict[str, Any]]]:
-        """Everything the pass observes: the model source, the children it wants, the workload's
-        state, the run manifest, and whether the workload's pods can be created and placed."""
+              ) -> tuple[Observation, Optional[Manifest], list[dict[str, Any]], Context]:
+        """Everything the pass observes: the model source, the run manifest (and the serving model's,
+        when a candidate waits for promotion), the children it wants, the workload's state (and the
+        kept InferenceService's, while a new model trains), and whether the pods can be placed."""
         plan = ctx.plan
         lineage, waiting = (None, None) if plan.teardown else self._resolve(ctx, old)
-        ctx = self._with_models(ctx, lineage)
         artifacts = R.artifacts(ctx)
-        children = [] if waiting else self._children_for(ctx)
         manifest, unreadable = None, None
         if old and (store_target(ctx).endpoint or R.backend(ctx) == "local"):
             # Not on the first pass (no status yet): the run prefix has the resource's uid, and
             # nothing publishes there before a pass has applied the workload.
             manifest, unreadable = self._read_manifest(ctx, artifacts["runUri"])
+        rival = self._rival(ctx, old, manifest, artifacts["runUri"])
+        choice = ctx.home.choose(ctx.resource, plan.stage, old, manifest, artifacts["runUri"], rival)
+        ctx = self._with_models(ctx, lineage, manifest, choice)
+        children = [] if waiting else self._children_for(ctx)
         state, workload_uid = self._observe(ctx, children) if children else (MISSING, None)
+        kept = ctx.kept() if children else None
         serve = plan.stage == STAGE_SERVE
+        shown = ctx if serve else kept
         obs = Observation(
             workload=_with_exit_codes(state, watched, ctx),
             artifacts=artifacts, lineage=lineage, waiting=waiting, unreadable=unreadable,
-            replicas=serving.replicas(ctx) if serve else None,
-            selector=serving.selector(ctx) if serve else None,
+            replicas=serving.replicas(shown) if shown else None,
+            selector=serving.selector(shown) if shown else None,
             unscheduled=_unscheduled(ctx, children, workload_uid, watched),
             served=_served(ctx, state, watched) if serve and state.ready else None,
+            rival=rival,
+            kept=self._observe(kept, R.render(kept))[0] if kept else None,
         )
-        return obs, manifest, children
+        return obs, manifest, children, ctx
 
-    def _with_models(self, ctx: Context, lineage: Optional[dict[str, Any]], manifest: Optional[Manifest] = None) -> Context:
+    def _rival(self, ctx: Context, old: dict[str, Any], manifest: Optional[Manifest], run_uri: str) -> Optional[Rival]:
+        """The serving model's run manifest, when a newly trained candidate is to be compared with it."""
+        uri = ctx.home.rival_run(ctx.resource, old, manifest, run_uri)
+        if uri is None:
+            return None
+        m, error = self._read_manifest(ctx, uri)
+        return Rival(uri, m, error)
+
+    @staticmethod
+    def _moved(ctx: Context, out: Any) -> bool:
+        """The outcome's choice serves another checkpoint than the children rendered by _look."""
+        want = out.choice.checkpoint
+        return (ctx.model_uri if ctx.plan.stage == STAGE_SERVE else ctx.serving_uri) != want
+
+    def _with_models(self, ctx: Context, lineage: Optional[dict[str, Any]], manifest: Optional[Manifest] = None,
+                     choice: Optional[Choice] = None) -> Context:
         """Fill in the model the workload loads: the fromRun checkpoint, or (a service that trains
-        before it serves) its own latest checkpoint."""
+        before it serves) the checkpoint its home chose, else its own latest checkpoint; while a
+        service retrains, the checkpoint its InferenceService keeps serving."""
         uri = lineage.get("uri") if lineage else None
+        if choice is not None:
+            if ctx.plan.stage == STAGE_SERVE:
+                return Context(resource=ctx.resource, config=ctx.config, plan=ctx.plan, model_uri=choice.checkpoint or uri)
+            return Context(resource=ctx.resource, config=ctx.config, plan=ctx.plan, model_uri=uri,
+                           serving_uri=choice.checkpoint)
         if ctx.plan.stage == STAGE_SERVE and ctx.home.serves_own_checkpoint(ctx.spec):
             run_uri = R.artifacts(ctx)["runUri"]
             if manifest is None:

@@ -17,7 +17,7 @@ from glassbox_api.resource import Resource
 
 from .gitops import Conditions, gitops_conditions, iso, parse_time
 from .kinds import home
-from .kinds.base import STAGE_SERVE, STAGE_TRAIN, Plan
+from .kinds.base import STAGE_SERVE, STAGE_TRAIN, Choice, Plan, Rival
 from .render.common import MISSING, ChildState, RenderError
 
 MAX_BACKOFF = 3600.0
@@ -57,6 +57,10 @@ class Observation:
     """(reason, message) when the workload's pods cannot be created (FailedCreate) or placed."""
     served: Optional[int] = None
     """Items the ready replicas' /metrics count (KindHome.served), when any replica answered."""
+    rival: Optional[Rival] = None
+    """The serving model's run manifest, read to compare a newly trained candidate (KindHome.rival_run)."""
+    kept: Optional[ChildState] = None
+    """A service retraining: its InferenceService, which keeps serving the old model meanwhile."""
 
 
 @dataclass
@@ -67,6 +71,8 @@ class Outcome:
     apply: bool = True
     """Apply the plan's children (False: leave the children as they are)."""
     requeue_after: Optional[float] = None
+    choice: Optional[Choice] = None
+    """Services that retrain: the checkpoint to serve under the outcome's plan (KindHome.choose)."""
 
 
 def is_service(resource: Resource) -> bool:
@@ -75,7 +81,7 @@ def is_service(resource: Resource) -> bool:
 
 def plan_of(resource: Resource, old: dict[str, Any]) -> Plan:
     """The plan the last status implies: the attempt (retries so far) and the stage."""
-    stage = home(resource.info.kind).first_stage(resource, old.get("conditions") or [])
+    stage = home(resource.info.kind).stage_of(resource, old)
     return Plan(attempt=int(old.get("retries") or 0), stage=stage, teardown=bool(resource.spec.suspend))
 
 
@@ -124,6 +130,8 @@ def compute(resource: Optional[Resource], old: dict[str, Any], plan: Plan, obs: 
         service = is_service(resource)
         _carry(p, resource, plan, obs, manifest)
         out = _refused(p, obs.refused) if obs.refused else _decide(p, resource, plan, obs)
+        if not obs.refused and obs.error is None:
+            _promotion(p, resource, obs, manifest)
     _store_condition(p, obs.unreadable)
     _applied_condition(p, obs.refused)
     active = out.apply and out.plan == plan and out.status.get("phase") in ACTIVE_PHASES
@@ -158,6 +166,37 @@ def _carry(p: _Pass, resource: Resource, plan: Plan, obs: Observation, manifest:
         p.st["replicas"] = 0 if plan.teardown else (obs.replicas if obs.replicas is not None else p.old.get("replicas"))
         if obs.selector:
             p.st["selector"] = obs.selector
+
+
+def _promotion(p: _Pass, resource: Resource, obs: Observation, manifest: Optional[Manifest]) -> None:
+    """Services that retrain: which checkpoint serves under the outcome's plan, the refused candidate
+    (progress.servingCheckpoint, candidateCheckpoint), the Promoted condition when this pass decided,
+    and, while a new model trains, the endpoint of the InferenceService that keeps serving."""
+    run_uri = (obs.artifacts or {}).get("runUri") or ""
+    choice = home(resource.info.kind).choose(resource, p.out.plan.stage, p.old, manifest, run_uri, obs.rival)
+    if choice is None:
+        return
+    p.out.choice = choice
+    prog = dict(p.st["progress"] if "progress" in p.st else p.old.get("progress") or {})
+    prog.pop("servingCheckpoint", None)
+    prog.pop("candidateCheckpoint", None)
+    if choice.checkpoint:
+        prog["servingCheckpoint"] = choice.checkpoint
+    if choice.candidate:
+        prog["candidateCheckpoint"] = choice.candidate
+    if prog:
+        p.st["progress"] = prog
+    v = choice.verdict
+    if v is not None:
+        prev = p.conds.old.get(Cond.PROMOTED) or {}
+        p.conds.set(Cond.PROMOTED, v.promoted, v.reason, v.message)
+        if (prev.get("status"), prev.get("reason"), prev.get("message")) != ("True" if v.promoted else "False", v.reason, v.message):
+            p.event("Normal" if v.promoted else "Warning", v.reason, v.message)
+    kept = obs.kept
+    if kept is not None and not p.out.plan.teardown and "endpoint" not in p.st:
+        if kept.endpoint:
+            p.st["endpoint"] = kept.endpoint
+        p.st["readyReplicas"] = (p.st.get("replicas") or 0) if kept.ready else 0
 
 
 def _invalid(p: _Pass, err: RenderError) -> Outcome:
@@ -244,6 +283,10 @@ def _serving(p: _Pass, ws: ChildState) -> Outcome:
 def _batch(p: _Pass, resource: Resource, plan: Plan, ws: ChildState, service: bool) -> Outcome:
     """Batch work (and a service's training stage)."""
     conds = p.conds
+    if plan.stage == STAGE_TRAIN and (conds.get(Cond.TRAINED) or {}).get("status") == "True":
+        # Trained for the last spec (KindHome.stage_of saw the training spec change): retraining.
+        conds.set(Cond.TRAINED, False, Reason.RETRAINING, "the training spec changed: training a new model; "
+                  "the serving one stays until the new one is promoted")
     conds.set(Cond.FAILED, False, Reason.NO_FAILURE, "")
     if not service:
         conds.set(Cond.SUCCEEDED, False, Reason.NOT_FINISHED, "")

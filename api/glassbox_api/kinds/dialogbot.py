@@ -91,7 +91,8 @@ class Decoding(Block):
 
 
 class Promotion(Block):
-    """Which test metric decides whether a newly trained model replaces the serving one."""
+    """Which test metric decides whether a newly trained model (a changed spec.training) replaces
+    the serving one; the condition Promoted says what was decided, with both numbers."""
 
     metric: Annotated[str, Field(min_length=1, max_length=63)] = "perplexity"
     """A key of the test-split metrics (evals/test.json): perplexity, bleu2, bleu4, nist4, meteor, entropy4, dist1, dist2."""
@@ -121,8 +122,10 @@ class DialogBotSpec(Block):
     """Starting weights (uri, or fromRun a PretrainRun or ShardedFinetune) or an architecture."""
     language: Literal["en", "zh"] = "en"
     """Language of the consultations."""
-    training: Annotated[Optional[DialogTraining], Field(json_schema_extra=immutable("training"))] = None
-    """Finetune first; without it the model is served as it is."""
+    training: Optional[DialogTraining] = None
+    """Finetune first; without it the model is served as it is. A changed training trains a new
+    model into a run of its own while the old one keeps serving; it replaces the old one only if
+    its test metric is no worse (serving.promotion)."""
     decoding: Decoding = Decoding()
     """Generation settings."""
     serving: DialogServing = DialogServing()
@@ -154,13 +157,14 @@ class DialogProgress(Block):
     best_dev_loss: Optional[float] = None
     """Dev loss of the kept (best) checkpoint."""
     serving_checkpoint: Optional[Annotated[str, Field(max_length=2048)]] = None
-    """The checkpoint the endpoint serves."""
+    """The checkpoint the endpoint serves (kept while a new model trains)."""
     candidate_checkpoint: Optional[Annotated[str, Field(max_length=2048)]] = None
-    """A newly trained checkpoint waiting for (or refused) promotion."""
+    """A newly trained checkpoint that promotion refused: published in its run, not served."""
     loss: Optional[float] = None
     """Latest training loss."""
     eval: Annotated[dict[str, float], Field(max_length=64)] = {}
-    """Test-split metrics (perplexity, BLEU-2/4, NIST-4, METEOR, Entropy-4, Dist-1/2)."""
+    """Test-split metrics of the current training spec's run (perplexity, BLEU-2/4, NIST-4, METEOR,
+    Entropy-4, Dist-1/2): the candidate's when promotion refused it."""
 
 
 class DialogBotStatus(ServiceStatus):

@@ -22,6 +22,9 @@ STAGE_TRAIN = "train"
 STAGE_SERVE = "serve"
 """A service kind's serving stage (a KServe InferenceService)."""
 
+PLACEHOLDER_UID = "00000000-0000-0000-0000-000000000000"
+"""The uid of a resource not created yet (`glassbox render`): owner references and run paths."""
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -30,6 +33,39 @@ class Plan:
     attempt: int = 0
     stage: str = STAGE_RUN
     teardown: bool = False
+
+
+@dataclass(frozen=True)
+class Rival:
+    """The run manifest of the checkpoint a service serves, read so a newly trained candidate can be
+    compared with it (KindHome.rival_run names the run; the reconcile pass reads it)."""
+
+    run_uri: str
+    manifest: Optional[Manifest]
+    """None when no manifest is published there."""
+    error: Optional[str] = None
+    """Why the manifest could not be read (store down): nothing is decided then."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A promotion decision made on this pass: the Promoted condition's status, reason and message."""
+
+    promoted: bool
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Choice:
+    """Which checkpoint a service that trains its own models serves, and the fate of the candidate."""
+
+    checkpoint: Optional[str]
+    """What the InferenceService loads; None: nothing serves (a first training)."""
+    candidate: Optional[str] = None
+    """A newly trained checkpoint that was refused: published, not served."""
+    verdict: Optional[Verdict] = None
+    """Decided on this pass; None leaves the Promoted condition as it was."""
 
 
 def short_checkpoint(step: int) -> str:
@@ -66,6 +102,29 @@ class KindHome:
     def first_stage(self, resource: Resource, conditions: list[dict[str, Any]]) -> str:
         """The stage a pass starts from, given the last status's conditions."""
         return STAGE_SERVE if self.service else STAGE_RUN
+
+    def stage_of(self, resource: Resource, old: dict[str, Any]) -> str:
+        """The stage a pass starts from, given the whole last status (a kind that retrains when its
+        spec changes compares the run the last pass worked on); by default first_stage."""
+        return self.first_stage(resource, old.get("conditions") or [])
+
+    def run_id(self, resource: Resource, uid: str) -> str:
+        """The id naming the run folder (`<name>-<id[:8]>`, manifest.run_prefix) that the workload
+        publishes to (Env.RUN_ID) and status.artifacts names: by default the uid, one run per resource."""
+        return uid
+
+    def rival_run(self, resource: Resource, old: dict[str, Any], manifest: Optional[Manifest],
+                  run_uri: str) -> Optional[str]:
+        """Services that retrain: the run whose manifest the pass must read to compare a newly
+        trained candidate with the serving model; None when nothing is to be decided."""
+        return None
+
+    def choose(self, resource: Resource, stage: str, old: dict[str, Any], manifest: Optional[Manifest],
+               run_uri: str, rival: Optional[Rival]) -> Optional[Choice]:
+        """Services that retrain: the checkpoint to serve in `stage` (kept while a new model trains,
+        the candidate once promoted), pure; None: the serving stage loads the latest checkpoint of
+        its own run (serves_own_checkpoint) or spec.model."""
+        return None
 
     def resources(self, spec: Any, stage: str) -> Any:
         """The spec's Resources block of a stage."""

@@ -13,12 +13,14 @@ MODULES = {"job": job, "jobset": jobset, "ray": ray, "serving": serving, "local"
 
 
 def render(ctx: Context) -> list[dict[str, Any]]:
-    """Every child of this pass (none on teardown): the spec ConfigMap, then the backend's objects."""
+    """Every child of this pass (none on teardown): the spec ConfigMap, then the backend's objects;
+    while a service retrains, its serving children (on the kept checkpoint) before the training
+    workload, which stays last (workload())."""
     if ctx.plan.teardown:
         return []
-    b = backend(ctx)
-    children = MODULES[b].render(ctx)
-    if b == "local":
+    kept = ctx.kept()
+    children = (MODULES[backend(kept)].render(kept) if kept else []) + MODULES[backend(ctx)].render(ctx)
+    if all(c["kind"] == "LocalProcess" for c in children):
         return children
     return [spec_configmap(ctx), *children]
 

@@ -70,8 +70,12 @@ def metadata(ctx: Context, name: str, component: str, annotations: Optional[dict
 
 def workload_name(ctx: Context) -> str:
     """The workload child of this attempt: `<name>-a<attempt>` (`<name>-train-a<attempt>` when training
-    before serving). Each retry gets a fresh name, so a failed attempt never blocks the next."""
-    return child_name(ctx.name, f"{ctx.home.workload_prefix(ctx.plan.stage)}a{ctx.plan.attempt}")
+    before serving). Each retry gets a fresh name, so a failed attempt never blocks the next; a run
+    other than the uid's own (KindHome.run_id) puts its id in the name too (`<name>-train-<id8>-a0`),
+    so the Job of a changed spec is never the finished Job of the last one."""
+    run = ctx.run_id
+    tag = "" if run == ctx.uid else f"{run[:8]}-"
+    return child_name(ctx.name, f"{ctx.home.workload_prefix(ctx.plan.stage)}{tag}a{ctx.plan.attempt}")
 
 
 def spec_configmap_name(ctx: Context) -> str:
@@ -214,8 +218,8 @@ def store_target(ctx: Context) -> StoreTarget:
 
 
 def run_uri(ctx: Context) -> str:
-    """The run directory, `<store>/<namespace>/<kind>/<name>-<uid8>`."""
-    return f"{store_target(ctx).uri.rstrip('/')}/{run_prefix(ctx.namespace, ctx.kind, ctx.name, ctx.uid)}"
+    """The run directory, `<store>/<namespace>/<kind>/<name>-<id8>` (the run id: KindHome.run_id)."""
+    return f"{store_target(ctx).uri.rstrip('/')}/{run_prefix(ctx.namespace, ctx.kind, ctx.name, ctx.run_id)}"
 
 
 def artifacts(ctx: Context) -> dict[str, str]:
@@ -228,7 +232,7 @@ def store_env(ctx: Context) -> list[dict[str, Any]]:
     t = store_target(ctx)
     env: list[dict[str, Any]] = [
         {"name": Env.STORE, "value": t.uri},
-        {"name": Env.RUN_ID, "value": ctx.uid},
+        {"name": Env.RUN_ID, "value": ctx.run_id},
     ]
     if t.endpoint:
         env += [

@@ -15,7 +15,7 @@ API_VERSION, KIND = "glassbox.dev/local", "LocalProcess"
 
 def render(ctx: Context) -> list[dict[str, Any]]:
     t = store_target(ctx)
-    env = {Env.STORE: t.uri, Env.RUN_ID: ctx.uid}
+    env = {Env.STORE: t.uri, Env.RUN_ID: ctx.run_id}
     if t.endpoint:
         env.update({Env.S3_ENDPOINT: t.endpoint, Env.S3_SECURE: "true" if t.secure else "false",
                     Env.S3_REGION: t.region})
@@ -28,7 +28,7 @@ def render(ctx: Context) -> list[dict[str, Any]]:
             # spec file and fills in its path.
             # a model server takes a free port (several may run on one host) and says which in its
             # `serving: URL` line, which the runner reads for readiness and the endpoint
-            "argv": [*argv(ctx.kind, "{spec}", stage_arg(ctx)), "--store", t.uri, "--run-id", ctx.uid,
+            "argv": [*argv(ctx.kind, "{spec}", stage_arg(ctx)), "--store", t.uri, "--run-id", ctx.run_id,
                      *(["--port", "0"] if ctx.plan.stage == STAGE_SERVE else [])],
             "env": env,
             "document": spec_document(ctx),

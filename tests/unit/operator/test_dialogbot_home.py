@@ -12,20 +12,22 @@ import pytest
 from glassbox_api.manifest import CheckpointEntry, Manifest
 from glassbox_operator.kinds.dialogbot import HOME, promotion
 
-from opkit import example, resource
+from opkit import UID, example, resource
 
 RUN = "s3://b/runs/ns/dialogbot/covid-tiny-1234abcd"
 
 
-def test_progress_names_steps_metrics_dev_loss_and_the_served_checkpoint():
+def test_progress_names_steps_metrics_dev_loss_and_choose_the_served_checkpoint():
     res = resource(example("dialogbot-tiny.yaml"))
     m = Manifest(total_steps=10, checkpoints=[CheckpointEntry(
         step=6, tokens=24, loss=3.21, path="checkpoints/00000006",
         evals={"perplexity": 41.234567, "bleu2": 1.5, "devLoss": 3.456789})])
     p = HOME.progress(res, m, RUN)
     assert p == {"totalSteps": 10, "step": 6, "loss": 3.21, "eval": {"perplexity": 41.2346, "bleu2": 1.5},
-                 "bestDevLoss": 3.4568, "servingCheckpoint": f"{RUN}/checkpoints/00000006"}
-    res.info.status.model_validate({"progress": p})
+                 "bestDevLoss": 3.4568}
+    served = HOME.choose(res, "serve", {}, m, RUN, None)
+    assert served is not None and served.checkpoint == f"{RUN}/checkpoints/00000006" and served.verdict is None
+    res.info.status.model_validate({"progress": {**p, "servingCheckpoint": served.checkpoint, "candidateCheckpoint": RUN}})
     assert HOME.progress(res, None, RUN) is None
     assert HOME.progress(res, Manifest(total_steps=10), RUN) == {"totalSteps": 10}
 
@@ -65,3 +67,41 @@ def test_the_serving_stage_renders_the_model_server_not_the_training_command():
     assert serve["name"] == "kserve-container" and "dialogbot" in serve["command"]
     assert serve["command"][serve["command"].index("--stage") + 1] == "serve"
     assert {e["name"]: e.get("value") for e in serve["env"]}["STORAGE_URI"] == f"{RUN}/checkpoints/00000006"
+
+
+def test_one_run_per_training_spec_and_the_uid_for_every_other_kind():
+    from glassbox_operator.kinds import HOMES, KindHome
+
+    base = resource(example("dialogbot-tiny.yaml"))
+    rid = HOME.run_id(base, UID)
+    assert rid.endswith(f"-{UID}") and len(rid.split("-")[0]) == 8
+    same = [resource(example("dialogbot-tiny.yaml"), decoding__numBeams=4),
+            resource(example("dialogbot-tiny.yaml"), serving__replicas=3),
+            resource(example("dialogbot-tiny.yaml"), training__learningRate=4e-5)]  # the default, spelt out
+    assert {HOME.run_id(r, UID) for r in same} == {rid}
+    other = resource(example("dialogbot-tiny.yaml"), training__epochs=2)
+    assert HOME.run_id(other, UID) != rid and HOME.run_id(base, UID.replace("1234", "9999")) != rid
+    untrained = resource(example("dialogbot-tiny.yaml"), training=None, model={"uri": "s3://b/m"})
+    assert HOME.run_id(untrained, UID) == UID
+    for kind, home in HOMES.items():
+        if kind != "DialogBot":
+            assert type(home).run_id is KindHome.run_id, kind  # the uid: their run folders are unchanged
+
+
+def test_trained_for_an_earlier_training_spec_trains_again():
+    from glassbox_api.manifest import run_prefix
+
+    res = resource(example("dialogbot-tiny.yaml"))
+    done = [{"type": "Trained", "status": "True", "reason": "TrainingSucceeded", "message": "", "lastTransitionTime": "x"}]
+    mine = f"s3://b/runs/{run_prefix('ns', 'DialogBot', 'r', HOME.run_id(res, UID))}"
+    assert HOME.stage_of(res, {"conditions": done, "artifacts": {"runUri": mine}}) == "serve"
+    assert HOME.stage_of(res, {"conditions": done, "artifacts": {"runUri": RUN}}) == "train"
+    assert HOME.stage_of(res, {"conditions": [], "artifacts": {"runUri": mine}}) == "train"
+
+
+def test_the_crd_lets_training_change_and_keeps_model_immutable():
+    from glassbox_api.kinds.dialogbot import DialogBotSpec
+
+    props = DialogBotSpec.model_json_schema(by_alias=True)["properties"]
+    assert "x-kubernetes-validations" not in props["training"]
+    assert any("immutable" in v["message"] for v in props["model"].get("x-kubernetes-validations", []))

@@ -147,7 +147,9 @@ def test_dialogbot_trains_then_serves():
     doc = example("dialogbot-gpu.yaml")
     res = resource(doc, training__resources__priorityClassName=None, serving__resources__priorityClassName=None)
     train = render(ctx(res, plan=Plan(stage=STAGE_TRAIN)))
-    assert kinds(train) == ["ConfigMap", "Job"] and train[-1]["metadata"]["name"] == "r-train-a0"
+    # one run per training spec: the Job names it (`r-train-<run8>-a0`), like the run folder
+    run8 = ctx(res).run_id[:8]
+    assert kinds(train) == ["ConfigMap", "Job"] and train[-1]["metadata"]["name"] == f"r-train-{run8}-a0"
     serve = render(ctx(res, plan=Plan(stage=STAGE_SERVE), model_uri="s3://b/run/checkpoints/00000010"))
     assert kinds(serve)[-1] == "InferenceService"
     env = {e["name"]: e.get("value") for e in pod(serve[-1])["containers"][0]["env"]}

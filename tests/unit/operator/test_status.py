@@ -152,9 +152,15 @@ def test_service_readiness_and_endpoint(ws, phase, ready, endpoint):
 
 
 def test_dialogbot_moves_from_training_to_serving():
+    from glassbox_operator.render.common import artifacts
+
+    from opkit import ctx
+
     res = resource(example("dialogbot-gpu.yaml"))
     assert plan_of(res, {}).stage == STAGE_TRAIN
-    out = run(res, {"phase": "Running"}, ChildState("Succeeded"))
+    old = {"phase": "Running"}
+    obs = Observation(workload=ChildState("Succeeded"), artifacts=artifacts(ctx(res)))
+    out = compute(res, old, plan_of(res, old), obs, None, NOW)
     assert out.plan.stage == STAGE_SERVE and out.status["phase"] == "Pending"
     assert plan_of(res, out.status).stage == STAGE_SERVE
 
