@@ -298,9 +298,10 @@ def _batch(p: _Pass, resource: Resource, plan: Plan, ws: ChildState, service: bo
     if ws.state == "Running":
         p.st.setdefault("startTime", p.now_s)
         conds.set(Cond.PROGRESSING, True, Reason.RUNNING, "")
-        step = (p.st.get("progress") or {}).get("step")
-        return p.finish(Phase.RUNNING, f"running (attempt {plan.attempt}{f', step {step}' if step is not None else ''})",
-                        reason=Reason.STARTED)
+        prog = p.st.get("progress") or {}
+        step, stage = prog.get("step"), prog.get("stage")
+        where = (f", stage {stage}" if stage is not None else "") + (f", step {step}" if step is not None else "")
+        return p.finish(Phase.RUNNING, f"running (attempt {plan.attempt}{where})", reason=Reason.STARTED)
     if ws.state == "Succeeded":
         if plan.stage == STAGE_TRAIN:
             conds.set(Cond.TRAINED, True, Reason.TRAINING_SUCCEEDED, "training finished; starting the service")

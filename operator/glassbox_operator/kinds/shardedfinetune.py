@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from glassbox_api.manifest import Manifest
+from glassbox_api.manifest import Manifest, StagePosition
 from glassbox_api.resource import Resource
 
 from .base import KindHome, training_progress
@@ -24,7 +24,16 @@ class ShardedFinetuneHome(KindHome):
             out["eval"] = dict(latest.evals)
         if isinstance(manifest.final.get("modelShards"), int):
             out["modelShards"] = manifest.final["modelShards"]
+        if latest is not None and latest.stage is not None:
+            out["stage"] = stage_in_training(latest.stage, manifest.state)
         return out or None
+
+
+def stage_in_training(pos: StagePosition, state: str) -> str:
+    """`{stage}/{stages}`: the latest checkpoint's stage, or the next one once that stage ended
+    (its last checkpoint is published and the run goes on)."""
+    index = pos.index + 1 if pos.step >= pos.steps and pos.index < pos.count and state != "completed" else pos.index
+    return f"{index}/{pos.count}"
 
 
 HOME = ShardedFinetuneHome()

@@ -16,11 +16,17 @@ def summary_lines(name: str, res: FinetuneResult) -> list[str]:
     out = [f"ShardedFinetune {name}: {head}" + (f" (resumed at step {res.resumed_from})" if res.resumed_from else ""),
            f"model shards: {res.n_model_shards} ({res.shard_reason})"]
     if res.manifest is not None:
-        out.append(f"{'step':>8} {'loss':>8}  evals  checkpoint")
+        staged = any(c.stage is not None for c in res.manifest.checkpoints)
+        out.append(f"{'step':>8} " + (f"{'stage':>5} " if staged else "") + f"{'loss':>8}  evals  checkpoint")
         for c in res.manifest.checkpoints:
             ev = " ".join(f"{k}={v:.4g}" for k, v in sorted(c.evals.items()))
             loss = f"{c.loss:>8.4f}" if c.loss is not None else " " * 8
-            out.append(f"{c.step:>8} {loss}  {ev or '-'}  {c.path}/")
+            stage = f"{c.stage.index}/{c.stage.count}".rjust(5) + " " if c.stage is not None else ""
+            out.append(f"{c.step:>8} {stage}{loss}  {ev or '-'}  {c.path}/")
+        chain = res.manifest.final.get("chain")
+        if isinstance(chain, dict):
+            bleu = " ".join(f"{k}={v}" for k, v in chain.items() if k.endswith("Bleu4"))
+            out.append(f"chain:    {chain.get('path')} ({chain.get('examples')} examples, every stage's text) {bleu}")
     out.append(f"run:      {res.run_uri}")
     out.append(f"manifest: {res.run_uri.rstrip('/')}/manifest.json")
     return out
