@@ -16,7 +16,11 @@ operator render). Why each piece:
 - The host's own pip and apt configuration and CA bundle are bind-mounted into the build steps, never
   baked into a layer, and no registry host is named here: a build reaches what the host reaches.
 - A pip cache under GLASSBOX_CACHE/images/pip is bind-mounted too, so torch's 4 GB of wheels are
-  downloaded once per machine however often the images are rebuilt.
+  downloaded once per machine however often the images are rebuilt. pip's HTTP cache keeps only
+  responses with caching headers (package proxies may send none), so the big wheels (torch's pin
+  and its nvidia-* and triton dependencies) are fetched into a wheelhouse there first by the host's
+  own pip (`pip download`: the same python 3.11 wheels), which the build steps read with
+  --find-links; pip's cache keeps the wheels it builds from sdists.
 - buildah's storage lives in the cache too (its own root), and images leave it once archived: the
   archive is the cache, containerd the runtime copy; only the base stays.
 
@@ -172,6 +176,8 @@ PIP_FILES = ("/etc/xdg/pip/pip.conf", "/etc/pip.conf", "~/.pip/pip.conf", "~/.co
 APT_PATHS = ("/etc/apt/sources.list", "/etc/apt/sources.list.d", "/etc/apt/apt.conf.d",
              "/etc/apt/trusted.gpg.d", "/etc/apt/auth.conf.d", "/etc/apt/preferences.d")
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+# Where the build steps see the host's pip cache (and its wheelhouse, wheels/).
+WHEELHOUSE = "/var/cache/glassbox-pip"
 
 
 def pip_config() -> configparser.ConfigParser:
@@ -194,7 +200,7 @@ def host_mounts(pip_conf: Path) -> list[str]:
     with pip_conf.open("w") as f:
         cfg = pip_config()
         cfg.write(f)
-    mounts = [f"{cache_dir() / 'pip'}:/var/cache/glassbox-pip", f"{pip_conf}:/etc/pip.conf:ro"]
+    mounts = [f"{cache_dir() / 'pip'}:{WHEELHOUSE}", f"{pip_conf}:/etc/pip.conf:ro"]
     certs = {CA_BUNDLE} | {v for s in cfg.sections() for k, v in cfg.items(s) if k in ("cert", "client-cert")}
     mounts += [f"{c}:{c}:ro" for c in sorted(certs) if os.path.isfile(c)]
     mounts += [f"{p}:{p}:ro" for p in APT_PATHS if os.path.exists(p)]
@@ -240,27 +246,48 @@ def parent_ref(img: Image) -> str:
     return parent
 
 
+def wheelhouse_requirements(name: str) -> list[str]:
+    """What the host downloads into the wheelhouse before building an image: torch (the train
+    extra's pin, the one images/torch.Dockerfile installs) with its dependencies, for torch."""
+    if name != "torch":
+        return []
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    return [r for r in extras["train"] if re.match(r"torch\b", r)]
+
+
+def fill_wheelhouse(name: str) -> None:
+    reqs = wheelhouse_requirements(name)
+    if not reqs:
+        return
+    wheels = cache_dir() / "pip" / "wheels"
+    wheels.mkdir(parents=True, exist_ok=True)
+    run([sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:", "--python-version", "3.11",
+         "--dest", str(wheels), "--find-links", str(wheels), *reqs])
+
+
 def build_one(name: str) -> dict:
-    """Build one image if its archive is missing; returns what was done and how long it took."""
-    out = archive(name)
+    """Build one image if its archive is missing; returns what was done and how long it took. The key
+    is taken once, before the build: a tree edited during a build is caught by the next build."""
+    out, image_ref = archive(name), ref(name)
     if out.exists():
-        return {"name": name, "ref": ref(name), "archive": str(out), "built": False, "seconds": 0.0,
+        return {"name": name, "ref": image_ref, "archive": str(out), "built": False, "seconds": 0.0,
                 "bytes": out.stat().st_size}
     img = images()[name]
     started = time.monotonic()
     parent = parent_ref(img)
     (cache_dir() / "pip").mkdir(parents=True, exist_ok=True)
+    fill_wheelhouse(name)
+    pip_opts = f"--cache-dir={WHEELHOUSE} --find-links={WHEELHOUSE}/wheels"
     with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
-        args = [a for k, v in (*img.args, (img.from_arg, parent), ("PIP_CACHE", "--cache-dir=/var/cache/glassbox-pip"))
-                for a in ("--build-arg", f"{k}={v}")]
+        args = [a for k, v in (*img.args, (img.from_arg, parent), ("PIP_CACHE", pip_opts)) for a in ("--build-arg", f"{k}={v}")]
         run(buildah("bud", "--isolation", "chroot", "--pull=never", "--layers=false", "-f", str(img.dockerfile),
-                    "-t", ref(name), *args, *host_mounts(Path(tmp) / "pip.conf"), str(ROOT)))
+                    "-t", image_ref, *args, *host_mounts(Path(tmp) / "pip.conf"), str(ROOT)))
         partial = Path(tmp) / "image.oci.tar"
-        run(buildah("push", "--disable-compression", ref(name), f"oci-archive:{partial}:{ref(name)}"))
+        run(buildah("push", "--disable-compression", image_ref, f"oci-archive:{partial}:{image_ref}"))
         partial.rename(out)
-    if not any(images()[n].parent == name for n in NAMES):
-        run(buildah("rmi", ref(name)))
-    return {"name": name, "ref": ref(name), "archive": str(out), "built": True,
+    return {"name": name, "ref": image_ref, "archive": str(out), "built": True,
             "seconds": round(time.monotonic() - started, 1), "bytes": out.stat().st_size}
 
 

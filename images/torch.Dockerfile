@@ -9,7 +9,7 @@
 ARG BASE=python:3.11-slim
 FROM ${BASE}
 # pip's cache stays out of the layers; hack/images.sh bind-mounts one from the host and passes
-# PIP_CACHE=--cache-dir=<its mount point>.
+# PIP_CACHE="--cache-dir=<its mount point> --find-links=<its wheelhouse>".
 ARG PIP_CACHE=--no-cache-dir
 # Man pages are kept (hack/assets.sh reads WordNet's lexnames(5WN) page; slim images exclude them).
 RUN printf 'path-include=/usr/share/man/man5/*\n' > /etc/dpkg/dpkg.cfg.d/zz-glassbox-man \

@@ -116,7 +116,7 @@ def test_mounts_are_read_only_but_the_pip_cache(images, tmp_path, monkeypatch) -
     mounts = argv[1::2]
     assert all(a == "-v" for a in argv[::2])
     writable = [m for m in mounts if not m.endswith(":ro")]
-    assert writable == [f"{tmp_path / 'cache' / 'images' / 'pip'}:/var/cache/glassbox-pip"]
+    assert writable == [f"{tmp_path / 'cache' / 'images' / 'pip'}:{images.WHEELHOUSE}"]
     assert f"{tmp_path / 'pip.conf'}:/etc/pip.conf:ro" in mounts
 
 
@@ -144,3 +144,9 @@ def test_values_point_the_chart_at_the_built_refs_and_the_chart_accepts_them(ima
 def test_unknown_image_name_is_refused(images, capsys) -> None:
     assert images.main(["refs", "pytorch"]) == 2
     assert "unknown image(s) pytorch" in capsys.readouterr().err
+
+
+def test_wheelhouse_holds_the_torch_pin_for_the_torch_image_only(images) -> None:
+    train = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["train"]
+    assert images.wheelhouse_requirements("torch") == [r for r in train if r.startswith("torch==")]
+    assert all(images.wheelhouse_requirements(n) == [] for n in ("operator", "jax", "serving"))
