@@ -15,6 +15,12 @@
 #   GLASSBOX_CLUSTER_DIR    state directory (default ${GLASSBOX_CACHE}/clusters/<name>)
 #   GLASSBOX_CLUSTER_S3     0 to skip the S3 server (the pytest fixtures run their own)
 #   GLASSBOX_S3_ACCESS_KEY / GLASSBOX_S3_SECRET_KEY  S3 root credentials (test defaults below)
+#   GLASSBOX_REAL_NODE      1: a real node beside the KWOK pools (hack/node.sh: containerd, kubelet,
+#                           kube-proxy, CoreDNS); the apiserver, etcd and S3 then listen on the node's
+#                           bridge address (hack/node/node.env) instead of 127.0.0.1, so pods reach
+#                           them. One such cluster per machine; use its own GLASSBOX_CLUSTER_NAME.
+#   GLASSBOX_ENGINES        1 to run KubeRay, JobSet and KServe's controllers too (hack/engines.sh;
+#                           default 0: the KWOK test cluster's tests patch those statuses by hand)
 set -euo pipefail
 
 HACK="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -27,6 +33,11 @@ DIR="${GLASSBOX_CLUSTER_DIR:-${CACHE}/clusters/${NAME}}"
 WITH_S3="${GLASSBOX_CLUSTER_S3:-1}"
 S3_ACCESS_KEY="${GLASSBOX_S3_ACCESS_KEY:-glassbox-test}"
 S3_SECRET_KEY="${GLASSBOX_S3_SECRET_KEY:-glassbox-test-secret}"
+REAL_NODE="${GLASSBOX_REAL_NODE:-0}"
+# shellcheck source=node/node.env
+source "${HACK}/node/node.env"
+BIND=127.0.0.1
+if [[ "${REAL_NODE}" == 1 ]]; then BIND="${NODE_HOST_IP}"; fi
 
 KWOK_DIR="${DIR}/kwok"
 KUBECONFIG_PATH="${KWOK_DIR}/clusters/${NAME}/kubeconfig.yaml"
@@ -63,12 +74,13 @@ options:
   kubeVersion: ${KUBE_VERSION}
   etcdVersion: ${ETCD_VERSION#v}
   kwokVersion: ${KWOK_VERSION}
-  bindAddress: 127.0.0.1
+  bindAddress: ${BIND}
   securePort: true
   kubeAuthorization: true
   kubeAdmission: true
   disableQPSLimits: true
   quietPull: true
+$(real_node_options)
   kubeApiserverBinary: ${B[kube-apiserver]}
   kubeControllerManagerBinary: ${B[kube-controller-manager]}
   kubeSchedulerBinary: ${B[kube-scheduler]}
@@ -83,6 +95,7 @@ componentsPatches:
   extraArgs:
   - key: enable-admission-plugins
     value: OwnerReferencesPermissionEnforcement
+$(real_node_apiserver_args)
 # One controller-manager and one scheduler: no leader election. With it, a lease renewal that
 # timed out under load (a 1000-object benchmark, deleting its namespaces) made both exit for good,
 # and every later test waited on Jobs that never got pods.
@@ -94,6 +107,25 @@ componentsPatches:
   extraArgs:
   - key: leader-elect
     value: "false"
+EOF
+}
+
+# The real node's needs: the kubernetes Service's ClusterIP in the serving certificate (in-cluster
+# clients dial it), a fixed Service range, and a client certificate for the kubelet API (logs, exec).
+real_node_options() {
+  [[ "${REAL_NODE}" == 1 ]] || return 0
+  echo "  kubeApiserverCertSANs: [${NODE_HOST_IP}, ${NODE_SERVICE_FIRST_IP}]"
+}
+real_node_apiserver_args() {
+  [[ "${REAL_NODE}" == 1 ]] || return 0
+  local pki="${KWOK_DIR}/clusters/${NAME}/pki"
+  cat <<EOF
+  - key: service-cluster-ip-range
+    value: ${NODE_SERVICE_CIDR}
+  - key: kubelet-client-certificate
+    value: ${pki}/admin.crt
+  - key: kubelet-client-key
+    value: ${pki}/admin.key
 EOF
 }
 
@@ -118,15 +150,15 @@ start_s3() {
   echo "${port}" >"${S3_DIR}/port"
   # setsid: the server outlives this script, in its own session (down kills it by pid).
   ROOT_ACCESS_KEY="${S3_ACCESS_KEY}" ROOT_SECRET_KEY="${S3_SECRET_KEY}" setsid \
-    "${B[versitygw]}" --port "127.0.0.1:${port}" posix --versioning-dir "${S3_DIR}/versions" "${S3_DIR}/data" \
+    "${B[versitygw]}" --port "${BIND}:${port}" posix --versioning-dir "${S3_DIR}/versions" "${S3_DIR}/data" \
     >"${S3_DIR}/versitygw.log" 2>&1 </dev/null &
   echo $! >"${S3_DIR}/pid"
   for _ in $(seq 1 100); do
-    if curl -s -o /dev/null "http://127.0.0.1:${port}/"; then log "S3 (versitygw) on 127.0.0.1:${port}"; return 0; fi
+    if curl -s -o /dev/null "http://${BIND}:${port}/"; then log "S3 (versitygw) on ${BIND}:${port}"; return 0; fi
     s3_running || { cat "${S3_DIR}/versitygw.log" >&2; die "versitygw exited"; }
     sleep 0.1
   done
-  die "versitygw did not answer on 127.0.0.1:${port}"
+  die "versitygw did not answer on ${BIND}:${port}"
 }
 
 stop_s3() {
@@ -147,12 +179,20 @@ print_env() {
   done
   echo "export KUBECONFIG='${KUBECONFIG_PATH}'"
   if [[ -f "${S3_DIR}/port" ]]; then
-    echo "export GLASSBOX_S3_ENDPOINT='http://127.0.0.1:$(cat "${S3_DIR}/port")'"
+    echo "export GLASSBOX_S3_ENDPOINT='http://${BIND}:$(cat "${S3_DIR}/port")'"
     echo "export GLASSBOX_S3_ACCESS_KEY='${S3_ACCESS_KEY}'"
     echo "export GLASSBOX_S3_SECRET_KEY='${S3_SECRET_KEY}'"
   fi
+  if [[ "${REAL_NODE}" == 1 ]]; then
+    echo "export GLASSBOX_NODE_HOST_IP='${NODE_HOST_IP}'"
+    echo "export GLASSBOX_REAL_NODE_NAME='${NODE_NAME}'"
+    echo "export GLASSBOX_CONTAINERD_ADDRESS='${NODE_CONTAINERD_SOCKET}'"
+    path="${path}$(dirname "${B[crictl]}"):"
+  fi
   echo "export PATH='${path}'\"\${PATH}\""
 }
+
+node_sh() { GLASSBOX_CLUSTER_NAME="${NAME}" GLASSBOX_CLUSTER_DIR="${DIR}" "${HACK}/node.sh" "$@"; }
 
 up() {
   local start=${SECONDS}
@@ -164,6 +204,8 @@ up() {
   else
     # A stopped or half-created cluster of the same name: start clean.
     if [[ -d "${KWOK_DIR}/clusters/${NAME}" ]]; then delete_cluster >/dev/null 2>&1 || true; fi
+    # The apiserver listens on the bridge address: the bridge comes first.
+    if [[ "${REAL_NODE}" == 1 ]]; then node_sh net-up; fi
     write_kwokctl_config
     log "creating cluster ${NAME} (Kubernetes ${KUBE_VERSION}, etcd ${ETCD_VERSION}, kwok ${KWOK_VERSION}) in ${DIR}"
     # The stages file replaces kwokctl's built-in Stages: pod/node behaviour is exactly hack/cluster/stages.yaml.
@@ -183,6 +225,8 @@ up() {
     log "control plane in ${t_cp}s; nodes Ready and CRDs established in $((SECONDS - start))s"
   fi
   if [[ "${WITH_S3}" != "0" ]]; then start_s3; fi
+  if [[ "${REAL_NODE}" == 1 ]]; then node_sh up; fi
+  if [[ "${GLASSBOX_ENGINES:-0}" == "1" ]]; then engines_ up; fi
   print_env >"${ENV_FILE}"
   log "up in $((SECONDS - start))s; use: eval \"\$(${HACK}/cluster.sh env)\""
   cat "${ENV_FILE}"
@@ -204,8 +248,15 @@ delete_cluster() {
   rm -rf "${dir}"
 }
 
+# hack/engines.sh for this cluster (its state lives in ${DIR}/engines).
+engines_() { GLASSBOX_CLUSTER_NAME="${NAME}" GLASSBOX_CLUSTER_DIR="${DIR}" "${HACK}/engines.sh" "$@"; }
+
 down() {
   load_paths
+  # Before the cluster goes: engines.sh deletes its webhook configurations while the apiserver answers.
+  if [[ -d "${DIR}/engines" ]]; then engines_ down; fi
+  # Whether or not GLASSBOX_REAL_NODE is set now: a node this cluster started goes with it.
+  if [[ "${REAL_NODE}" == 1 || -d "${DIR}/node" ]]; then node_sh down; fi
   stop_s3
   delete_cluster
   rm -rf "${DIR}"
@@ -221,7 +272,9 @@ status() {
   else
     log "cluster ${NAME}: not running"
   fi
-  if s3_running; then log "S3: running on 127.0.0.1:$(cat "${S3_DIR}/port")"; else log "S3: not running"; fi
+  if [[ -d "${DIR}/engines" ]]; then engines_ status || true; fi
+  if s3_running; then log "S3: running on ${BIND}:$(cat "${S3_DIR}/port")"; else log "S3: not running"; fi
+  if [[ -d "${DIR}/node" ]]; then node_sh status || true; fi
   cluster_running
 }
 
