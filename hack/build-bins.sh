@@ -29,6 +29,11 @@ declare -A ENTRY=(
   [kwokctl]="kwok-${KWOK_VERSION}"
   [helm]="helm-${HELM_VERSION}"
   [versitygw]="versitygw-${VERSITYGW_VERSION}"
+  # The real node (hack/node.sh, GLASSBOX_REAL_NODE=1).
+  [kubelet]="kubernetes-node-${KUBE_VERSION}"
+  [kube-proxy]="kubernetes-node-${KUBE_VERSION}"
+  [coredns]="coredns-${COREDNS_VERSION}"
+  [crictl]="cri-tools-${CRICTL_VERSION}"
 )
 
 if [[ "${1:-}" == "--print" ]]; then
@@ -98,6 +103,26 @@ build_kubernetes() {
     k8s.io/kubernetes/cmd/kube-controller-manager \
     k8s.io/kubernetes/cmd/kube-scheduler \
     k8s.io/kubernetes/cmd/kubectl)
+}
+
+build_kubernetes_node() {
+  # A second build of the same module: the control-plane entry stays as it was, and the compiled
+  # packages the two share come from Go's build cache.
+  (cd "${HACK}/gomod/kubernetes" && go build -trimpath -ldflags "$(kube_ldflags)" -o "$1/" \
+    k8s.io/kubernetes/cmd/kubelet \
+    k8s.io/kubernetes/cmd/kube-proxy)
+}
+
+build_coredns() {
+  GOBIN="$1" GOFLAGS=-buildvcs=false go install -trimpath \
+    -ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=${COREDNS_VERSION}" \
+    "github.com/coredns/coredns@${COREDNS_VERSION}"
+}
+
+build_crictl() {
+  GOBIN="$1" GOFLAGS=-buildvcs=false go install -trimpath \
+    -ldflags "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=${CRICTL_VERSION}" \
+    "sigs.k8s.io/cri-tools/cmd/crictl@${CRICTL_VERSION}"
 }
 
 build_etcd() {
@@ -171,6 +196,9 @@ build_entry "${BIN}/etcd-${ETCD_VERSION}" build_etcd
 build_entry "${BIN}/kwok-${KWOK_VERSION}" build_kwok
 build_entry "${BIN}/helm-${HELM_VERSION}" build_helm
 build_entry "${BIN}/versitygw-${VERSITYGW_VERSION}" build_versitygw
+build_entry "${BIN}/kubernetes-node-${KUBE_VERSION}" build_kubernetes_node
+build_entry "${BIN}/coredns-${COREDNS_VERSION}" build_coredns
+build_entry "${BIN}/cri-tools-${CRICTL_VERSION}" build_crictl
 build_entry "${CRDS}/kuberay-${KUBERAY_VERSION}" crds_kuberay
 build_entry "${CRDS}/jobset-${JOBSET_VERSION}" crds_jobset
 build_entry "${CRDS}/kserve-${KSERVE_VERSION}" crds_kserve
