@@ -139,11 +139,17 @@ def load_examples(ref: DatasetRef, base_dir: Optional[Path] = None, field: str =
 
 
 def build_recipe(spec: ShardedFinetuneSpec, model: Any, config: ModelConfig, tokenizer: Any,
-                 train_examples: Optional[list] = None) -> Recipe:
+                 train_examples: Optional[list] = None, inputs: Any = None) -> Recipe:
     """The recipe named in spec.recipe, bound to the model and tokenizer (and, for recipes that
-    draw from it, the training set)."""
+    draw from it, the training set; inputs: aspects.RecipeInputs, where other runs and relative
+    paths are found)."""
     r = spec.recipe
     d = spec.data
+    if r.name == "aspect-summarization":
+        from .aspects import RecipeInputs, aspect_recipe
+
+        return aspect_recipe(spec, model, config, tokenizer, train_examples or [], inputs or RecipeInputs(),
+                             generation_settings(spec))
     if r.name == "keyword-summarization":
         return _keyword_recipe(spec, config, tokenizer, train_examples or [])
     if r.name == "progressive":  # its first stage; finetune/stages.py trains them all
@@ -181,7 +187,7 @@ def build_recipe(spec: ShardedFinetuneSpec, model: Any, config: ModelConfig, tok
                            reward_min=q.reward_range.min, reward_max=q.reward_range.max, top_k=q.top_k,
                            loss_type=q.loss)
     raise BadInput("spec.recipe.name", f"recipe {r.name} is not part of this workload image yet",
-                   "use causal-lm, seq2seq, soft-q, keyword-summarization, progressive or custom")
+                   "use causal-lm, seq2seq, soft-q, aspect-summarization, keyword-summarization, progressive or custom")
 
 
 def _keyword_recipe(spec: ShardedFinetuneSpec, config: ModelConfig, tokenizer: Any, examples: list) -> Recipe:

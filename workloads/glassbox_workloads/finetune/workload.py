@@ -150,7 +150,10 @@ class FinetuneWorkload(TrainingWorkload[FinetuneResult]):
 
     def _make_recipe(self, build_recipe: Any) -> Any:
         """The recipe of the (first) model; multi-stage workloads build one per stage."""
-        return build_recipe(self.spec, self.model, self.cfg, self.tok, self.train_examples)
+        from .aspects import RecipeInputs
+
+        return build_recipe(self.spec, self.model, self.cfg, self.tok, self.train_examples,
+                            RecipeInputs(self.root, self.who.namespace, self.base_dir))
 
     def is_complete(self, manifest: Optional[Manifest], total: int) -> bool:
         return manifest is not None and manifest.state == "completed" and manifest.latest is not None

