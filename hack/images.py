@@ -7,6 +7,8 @@
                                    k8s.io), skipping images already there with the same digest
     hack/images.sh refs [NAMES]    `name=ref` lines (glassbox.local/<name>:<content key>)
     hack/images.sh values [NAMES]  a helm values file pointing the chart at those refs
+    hack/images.sh key [NAMES]     `name=key` lines
+Commands combine: `hack/images.sh build load` builds what is missing, then loads every image.
 
 NAMES default to every image: operator, torch, jax, serving (the ones the chart's defaults and the
 operator render). Why each piece:
@@ -257,13 +259,24 @@ def wheelhouse_requirements(name: str) -> list[str]:
     return [r for r in extras["train"] if re.match(r"torch\b", r)]
 
 
+def host_pip() -> list[str]:
+    """The host's pip (its own configuration applies), or one in a venv of the cache where the host
+    python has none (Debian's python3 without python3-pip)."""
+    if subprocess.run([sys.executable, "-m", "pip", "--version"], capture_output=True).returncode == 0:
+        return [sys.executable, "-m", "pip"]
+    venv = cache_dir() / "host-pip"
+    if not (venv / "bin" / "pip").exists():
+        run([sys.executable, "-m", "venv", str(venv)])
+    return [str(venv / "bin" / "pip")]
+
+
 def fill_wheelhouse(name: str) -> None:
     reqs = wheelhouse_requirements(name)
     if not reqs:
         return
     wheels = cache_dir() / "pip" / "wheels"
     wheels.mkdir(parents=True, exist_ok=True)
-    run([sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:", "--python-version", "3.11",
+    run([*host_pip(), "download", "--quiet", "--only-binary=:all:", "--python-version", "3.11",
          "--dest", str(wheels), "--find-links", str(wheels), *reqs])
 
 
@@ -355,25 +368,32 @@ def values(names: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+COMMANDS = ("build", "load", "refs", "values", "key")
+
+
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("build", "load", "refs", "values", "key"):
+    """`[COMMAND...] [NAME...]`: the leading words that are commands run in order over the names
+    (`build load` builds what is missing, then loads it)."""
+    commands = [a for a in argv[:len(argv)] if a in COMMANDS]
+    if not argv or argv[:len(commands)] != commands or not commands:
         print(__doc__, file=sys.stderr)
         return 2
-    names = argv[1:] or list(NAMES)
+    names = argv[len(commands):] or list(NAMES)
     unknown = [n for n in names if n not in NAMES]
     if unknown:
         print(f"images: unknown image(s) {', '.join(unknown)}; known: {', '.join(NAMES)}", file=sys.stderr)
         return 2
-    if argv[0] == "build":
-        build(names)
-    elif argv[0] == "load":
-        load(names)
-    elif argv[0] == "refs":
-        print("\n".join(f"{n}={ref(n)}" for n in names))
-    elif argv[0] == "values":
-        print(values(names), end="")
-    else:
-        print("\n".join(f"{n}={key(n)}" for n in names))
+    for command in commands:
+        if command == "build":
+            build(names)
+        elif command == "load":
+            load(names)
+        elif command == "refs":
+            print("\n".join(f"{n}={ref(n)}" for n in names))
+        elif command == "values":
+            print(values(names), end="")
+        else:
+            print("\n".join(f"{n}={key(n)}" for n in names))
     return 0
 
 

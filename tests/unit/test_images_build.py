@@ -150,3 +150,14 @@ def test_wheelhouse_holds_the_torch_pin_for_the_torch_image_only(images) -> None
     train = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["train"]
     assert images.wheelhouse_requirements("torch") == [r for r in train if r.startswith("torch==")]
     assert all(images.wheelhouse_requirements(n) == [] for n in ("operator", "jax", "serving"))
+
+
+def test_commands_combine_and_run_in_order(images, capsys) -> None:
+    assert images.main(["key", "refs", "torch"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == [f"torch={images.key('torch')}", f"torch={images.ref('torch')}"]
+
+
+def test_a_name_before_a_command_is_refused(images) -> None:
+    assert images.main(["torch", "build"]) == 2
+    assert images.main([]) == 2
