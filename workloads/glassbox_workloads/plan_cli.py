@@ -47,6 +47,7 @@ def compute_plan(spec: ShardedFinetuneSpec, store: Optional[Any] = None, namespa
     copies = 1 if spec.recipe.name == "soft-q" else 0
     state = state_bytes_per_device(shapes, n, 2, copies)
     return {
+        **_stages(spec),
         "model": {"architecture": cfg.architecture, "source": source.description, "parameters": count_params(shapes)},
         "devices": n_dev,
         "pool": pool.name,
@@ -67,6 +68,17 @@ def compute_plan(spec: ShardedFinetuneSpec, store: Optional[Any] = None, namespa
             "adamBytesPerParamDevice": sum(2 * bytes_per_device(r.shape, r.spec, 4, {MP: n}) for r in rows),
         },
     }
+
+
+def _stages(spec: ShardedFinetuneSpec) -> dict[str, Any]:
+    """Recipes that train one model per stage (progressive): the stages, each trained in turn with
+    the parameters, shards and memory planned here (one model in memory at a time)."""
+    if spec.recipe.name != "progressive":
+        return {}
+    from .recipes.progressive import stage_descriptions
+
+    return {"stages": [{"stage": k + 1, "maps": d, "checkpoints": f"stages/{k + 1}/checkpoints/"}
+                       for k, d in enumerate(stage_descriptions(spec.recipe.progressive.stages))]}
 
 
 def render_table(plan: dict[str, Any]) -> str:
@@ -90,6 +102,10 @@ def render_table(plan: dict[str, Any]) -> str:
                + (f" + target net {_fmt_bytes(t['targetNetworkBytesPerDevice'])}" if t["targetNetworkBytesPerDevice"] else "")
                + f" = {_fmt_bytes(t['stateBytesPerDevice'])}")
     out.append(f"modelShards:  {plan['modelShards']}  ({plan['reason']})")
+    stages = plan.get("stages") or []
+    if stages:
+        out.append(f"stages:       {len(stages)} models like this one, trained in order in one run (one in memory at a time):")
+        out += [f"  {s['stage']}. {s['maps']:<40} -> {s['checkpoints']}" for s in stages]
     return "\n".join(out)
 
 

@@ -294,3 +294,22 @@ def test_planted_stage_model_writes_the_text_from_its_plan_and_not_without_it():
     alone = bleu([e["condition"] for e in held])
     with_gold = bleu(gold)
     assert with_gold >= 0.8 and shuffled <= 0.65 and alone <= 0.3, (with_gold, shuffled, alone)
+
+
+def test_plan_of_the_tiny_example_lists_every_stage(monkeypatch):
+    """`glassbox plan` covers the run's stages: one line per model, in training order, with its prefix."""
+    from pathlib import Path
+
+    import yaml
+
+    from glassbox_api.kinds.shardedfinetune import ShardedFinetuneSpec
+    from glassbox_workloads.plan_cli import compute_plan, render_table
+
+    root_dir = Path(__file__).resolve().parents[3]
+    doc = yaml.safe_load((root_dir / "examples/finetune-progressive-tiny.yaml").read_text())["spec"]
+    doc["recipe"]["progressive"]["stages"] = [0.2, 0.25]
+    plan = compute_plan(ShardedFinetuneSpec.model_validate(doc), local_devices=1)
+    assert [s["maps"] for s in plan["stages"]] == ["condition -> 0.2 text", "condition [SEP] 0.2 text -> 0.25 text",
+                                                   "condition [SEP] 0.25 text -> text"]
+    assert plan["stages"][2]["checkpoints"] == "stages/3/checkpoints/"
+    assert "3 models like this one, trained in order" in render_table(plan)

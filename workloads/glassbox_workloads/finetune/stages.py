@@ -100,10 +100,9 @@ class StagedWorkload(FinetuneWorkload):
         self.chain = self._chain()
 
     def _describe(self, stage: int) -> str:
-        rates = self.spec.recipe.progressive.stages
-        src = "condition" if stage == 1 else f"condition [SEP] {rates[stage - 2]} text"
-        dst = "text" if stage > len(rates) else f"{rates[stage - 1]} text"
-        return f"{src} -> {dst}"
+        from ..recipes.progressive import stage_descriptions
+
+        return stage_descriptions(self.spec.recipe.progressive.stages)[stage - 1]
 
     def _progress_stats(self, step: int) -> dict[str, Any]:
         return {"stage": f"{self.stage}/{self.n_stages}"}

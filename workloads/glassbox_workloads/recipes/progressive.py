@@ -113,6 +113,15 @@ def stage_examples(examples: Sequence[dict], vocabs: Sequence[Sequence[str]], st
     return out
 
 
+def stage_descriptions(rates: Sequence[float]) -> list[str]:
+    """What each stage model maps, for people: `condition -> 0.25 text`, `condition [SEP] 0.25 text -> text`."""
+    out = []
+    for k in range(len(rates) + 1):
+        src = "condition" if k == 0 else f"condition [SEP] {rates[k - 1]} text"
+        out.append(f"{src} -> {'text' if k == len(rates) else f'{rates[k]} text'}")
+    return out
+
+
 Generate = Callable[[list[str], int], list[str]]
 """A stage model's decoder: (sources, attempt) -> one text per source; attempt > 0 resamples."""
 
@@ -147,5 +156,5 @@ def chain(conditions: Sequence[str], stages: Sequence[Generate], retries: int = 
     return [list(t) for t in zip(*texts)] if texts else [[] for _ in conditions]
 
 
-__all__ = ["SEP", "Generate", "add_noise", "analyzer", "chain", "generate_with_letters", "has_letter", "stage_examples",
+__all__ = ["SEP", "Generate", "add_noise", "analyzer", "chain", "generate_with_letters", "has_letter", "stage_descriptions", "stage_examples",
            "stage_input", "stage_text", "stage_vocab"]
