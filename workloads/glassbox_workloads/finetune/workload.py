@@ -237,7 +237,7 @@ class FinetuneWorkload(TrainingWorkload[FinetuneResult]):
             progress.update(self.offset + trainer.step, {**self._progress_stats(trainer.step), "loss": m.get("loss"),
                                                          "lr": m.get("lr")})
             if trainer.step % save_every and trainer.step < self.stage_total:  # else after its checkpoint
-                self.faults.after_step(self.offset + trainer.step)
+                self.faults.after_step(self.offset + trainer.step, drain=self.publisher.drain if self.publisher else None)
             return m
 
         trainer.train_step = stepping
