@@ -34,11 +34,18 @@ declare -A ENTRY=(
   [kube-proxy]="kubernetes-node-${KUBE_VERSION}"
   [coredns]="coredns-${COREDNS_VERSION}"
   [crictl]="cri-tools-${CRICTL_VERSION}"
+  # The engines (hack/engines.sh runs them as host processes when GLASSBOX_ENGINES=1). The
+  # KubeRay entry is the one bench/operator/build-kuberay.sh makes: either builds it once.
+  [ray-operator]="kuberay-operator-${KUBERAY_VERSION}"
+  [jobset-controller]="jobset-${JOBSET_VERSION}"
+  [kserve-manager]="kserve-${KSERVE_VERSION}"
 )
 
 if [[ "${1:-}" == "--print" ]]; then
   for name in "${!ENTRY[@]}"; do echo "${name}=${BIN}/${ENTRY[$name]}/${name}"; done | sort
   echo "crds=${CRDS}/kuberay-${KUBERAY_VERSION}:${CRDS}/jobset-${JOBSET_VERSION}:${CRDS}/kserve-${KSERVE_VERSION}"
+  # KServe's other CRDs: its controller watches them (hack/engines.sh installs them with it).
+  echo "engine-crds=${CRDS}/kserve-engine-${KSERVE_VERSION}"
   # GitOps: Flux/Argo CD CRDs (not installed by cluster.sh) and the health helper (hack/gitops).
   echo "gitops-crds=${CRDS}/flux-kustomize-${FLUX_KUSTOMIZE_VERSION}:${CRDS}/flux-source-${FLUX_SOURCE_VERSION}:${CRDS}/argocd-${ARGOCD_VERSION}"
   echo "glassbox-health=$("${HACK}/gitops/build.sh" --print)"
@@ -147,6 +154,23 @@ build_versitygw() {
     "github.com/versity/versitygw/cmd/versitygw@${VERSITYGW_VERSION}"
 }
 
+build_kuberay() {
+  GOBIN="$1" GOFLAGS=-buildvcs=false go install -trimpath -ldflags "-s -w" \
+    "github.com/ray-project/kuberay/ray-operator@${KUBERAY_VERSION}"
+}
+
+build_jobset() {
+  (cd "${HACK}/gomod/jobset" && go build -trimpath \
+    -ldflags "-s -w -X sigs.k8s.io/jobset/pkg/version.GitVersion=${JOBSET_VERSION} -X sigs.k8s.io/jobset/pkg/version.GitCommit=${JOBSET_VERSION}" \
+    -o "$1/jobset-controller" sigs.k8s.io/jobset)
+}
+
+build_kserve() {
+  # KServe's controller (cmd/manager), through its wrapper module like JobSet's.
+  (cd "${HACK}/gomod/kserve" && go build -trimpath -ldflags "-s -w" -o "$1/kserve-manager" \
+    github.com/kserve/kserve/cmd/manager)
+}
+
 # module_dir MOD@VER: the extracted module directory (downloads it through the proxy if needed).
 module_dir() {
   local out dir scratch
@@ -182,6 +206,16 @@ crds_kserve() {
     'config/crd/full/serving.kserve.io_servingruntimes.yaml' \
     'config/crd/full/serving.kserve.io_clusterservingruntimes.yaml'
 }
+# The CRDs KServe's controller watches beyond the three the test cluster always installs.
+crds_kserve_engine() {
+  copy_crds "$1" "github.com/kserve/kserve@${KSERVE_VERSION}" \
+    'config/crd/full/serving.kserve.io_inferencegraphs.yaml' \
+    'config/crd/full/serving.kserve.io_trainedmodels.yaml' \
+    'config/crd/full/serving.kserve.io_localmodelcaches.yaml' \
+    'config/crd/full/serving.kserve.io_localmodelnodegroups.yaml' \
+    'config/crd/full/serving.kserve.io_localmodelnodes.yaml' \
+    'config/crd/full/serving.kserve.io_clusterstoragecontainers.yaml'
+}
 
 crds_flux_kustomize() {
   copy_crds "$1" "github.com/fluxcd/kustomize-controller@${FLUX_KUSTOMIZE_VERSION}" 'config/crd/bases/kustomize.toolkit.fluxcd.io_kustomizations.yaml'
@@ -199,9 +233,13 @@ build_entry "${BIN}/versitygw-${VERSITYGW_VERSION}" build_versitygw
 build_entry "${BIN}/kubernetes-node-${KUBE_VERSION}" build_kubernetes_node
 build_entry "${BIN}/coredns-${COREDNS_VERSION}" build_coredns
 build_entry "${BIN}/cri-tools-${CRICTL_VERSION}" build_crictl
+build_entry "${BIN}/kuberay-operator-${KUBERAY_VERSION}" build_kuberay
+build_entry "${BIN}/jobset-${JOBSET_VERSION}" build_jobset
+build_entry "${BIN}/kserve-${KSERVE_VERSION}" build_kserve
 build_entry "${CRDS}/kuberay-${KUBERAY_VERSION}" crds_kuberay
 build_entry "${CRDS}/jobset-${JOBSET_VERSION}" crds_jobset
 build_entry "${CRDS}/kserve-${KSERVE_VERSION}" crds_kserve
+build_entry "${CRDS}/kserve-engine-${KSERVE_VERSION}" crds_kserve_engine
 build_entry "${CRDS}/flux-kustomize-${FLUX_KUSTOMIZE_VERSION}" crds_flux_kustomize
 build_entry "${CRDS}/flux-source-${FLUX_SOURCE_VERSION}" crds_flux_source
 build_entry "${CRDS}/argocd-${ARGOCD_VERSION}" crds_argocd
