@@ -98,14 +98,18 @@ def checkpoints_table(run: ArtifactStore, manifest: Manifest) -> Table:
     extra = sorted({k for c in manifest.checkpoints for k in c.evals if k not in known and not k.endswith("_samples")})
     for k in extra:
         t.add_column(k, justify="right", no_wrap=True)
+    staged = any(c.stage is not None for c in manifest.checkpoints)  # one model per stage (progressive)
+    if staged:
+        t.add_column("stage", justify="right", no_wrap=True)
     for c in manifest.checkpoints:
         e = c.evals
         mem = (f"{e['memorization_token_match']:.3f}/{e.get('memorization_full_match', 0):.2f}"
                if "memorization_token_match" in e else "-")
+        stage = [f"{c.stage.index}/{c.stage.count} step {c.stage.step}" if c.stage else "-"] if staged else []
         t.add_row(str(c.step) + ("" if c.resumable else "*"), f"{c.tokens:,}", _opt(c.loss, ".4f"),
                   _opt(e.get("perplexity"), ".2f"), mem, f"{c.data.samples_start:,}-{c.data.samples_end:,}",
                   str(c.data.chunks_completed), _size(c.size), c.time[5:16].replace("T", " "),
-                  *[_opt(e.get(k), ".4g") for k in extra])
+                  *[_opt(e.get(k), ".4g") for k in extra], *stage)
     return t
 
 

@@ -47,3 +47,15 @@ def test_a_one_model_finetune_has_no_stage():
     m = Manifest(total_steps=4, checkpoints=[CheckpointEntry(step=2, tokens=1, path="checkpoints/00000002")])
     out = compute(res, {"phase": "Running"}, plan_of(res, {}), Observation(workload=ChildState("Running"), artifacts=ART), m, NOW)
     assert "stage" not in out.status["progress"] and out.status["message"] == "running (attempt 0, step 2)"
+
+
+def test_glassbox_checkpoints_shows_each_checkpoints_stage():
+    from rich.console import Console
+
+    from glassbox_api.store import open_store
+    from glassbox_operator.cli_artifacts import checkpoints_table
+
+    console = Console(width=200, record=True)
+    console.print(checkpoints_table(open_store("/tmp"), _manifest((1, 6), (2, 4))))
+    text = console.export_text()
+    assert "stage" in text and "1/2 step 6" in text and "2/2 step 4" in text
