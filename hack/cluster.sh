@@ -16,9 +16,9 @@
 #   GLASSBOX_CLUSTER_S3     0 to skip the S3 server (the pytest fixtures run their own)
 #   GLASSBOX_S3_ACCESS_KEY / GLASSBOX_S3_SECRET_KEY  S3 root credentials (test defaults below)
 #   GLASSBOX_REAL_NODE      1: a real node beside the KWOK pools (hack/node.sh: containerd, kubelet,
-#                           kube-proxy, CoreDNS); the apiserver, etcd and S3 then listen on the node's
-#                           bridge address (hack/node/node.env) instead of 127.0.0.1, so pods reach
-#                           them. One such cluster per machine; use its own GLASSBOX_CLUSTER_NAME.
+#                           kube-proxy, CoreDNS); pods reach the apiserver and S3 on the node's bridge
+#                           address (hack/node/node.env). One such cluster per machine; give it its own
+#                           GLASSBOX_CLUSTER_NAME.
 #   GLASSBOX_ENGINES        1 to run KubeRay, JobSet and KServe's controllers too (hack/engines.sh;
 #                           default 0: the KWOK test cluster's tests patch those statuses by hand)
 set -euo pipefail
@@ -36,8 +36,9 @@ S3_SECRET_KEY="${GLASSBOX_S3_SECRET_KEY:-glassbox-test-secret}"
 REAL_NODE="${GLASSBOX_REAL_NODE:-0}"
 # shellcheck source=node/node.env
 source "${HACK}/node/node.env"
-BIND=127.0.0.1
-if [[ "${REAL_NODE}" == 1 ]]; then BIND="${NODE_HOST_IP}"; fi
+# Where S3 listens: loopback, or the real node's bridge address, which this host reaches too.
+S3_BIND=127.0.0.1
+if [[ "${REAL_NODE}" == 1 ]]; then S3_BIND="${NODE_HOST_IP}"; fi
 
 KWOK_DIR="${DIR}/kwok"
 KUBECONFIG_PATH="${KWOK_DIR}/clusters/${NAME}/kubeconfig.yaml"
@@ -74,7 +75,7 @@ options:
   kubeVersion: ${KUBE_VERSION}
   etcdVersion: ${ETCD_VERSION#v}
   kwokVersion: ${KWOK_VERSION}
-  bindAddress: ${BIND}
+  bindAddress: 127.0.0.1
   securePort: true
   kubeAuthorization: true
   kubeAdmission: true
@@ -112,16 +113,27 @@ EOF
 
 # The real node's needs: the kubernetes Service's ClusterIP in the serving certificate (in-cluster
 # clients dial it), a fixed Service range, and a client certificate for the kubelet API (logs, exec).
+# kwokctl's binary runtime wires every component through 127.0.0.1 (etcd, kubeconfigs), so only
+# the apiserver listens more widely: on a port chosen here, which hack/node.sh net-up lets in from
+# loopback and the pod bridge only; it advertises the bridge address as the kubernetes Service's
+# endpoint, and that address and the Service's ClusterIP are in its certificate.
 real_node_options() {
   [[ "${REAL_NODE}" == 1 ]] || return 0
+  echo "  kubeApiserverPort: $(cat "${DIR}/apiserver-port")"
   echo "  kubeApiserverCertSANs: [${NODE_HOST_IP}, ${NODE_SERVICE_FIRST_IP}]"
 }
 real_node_apiserver_args() {
   [[ "${REAL_NODE}" == 1 ]] || return 0
   local pki="${KWOK_DIR}/clusters/${NAME}/pki"
   cat <<EOF
+  - key: bind-address
+    value: 0.0.0.0
+  - key: advertise-address
+    value: ${NODE_HOST_IP}
   - key: service-cluster-ip-range
     value: ${NODE_SERVICE_CIDR}
+  - key: kubelet-preferred-address-types
+    value: InternalIP
   - key: kubelet-client-certificate
     value: ${pki}/admin.crt
   - key: kubelet-client-key
@@ -150,15 +162,15 @@ start_s3() {
   echo "${port}" >"${S3_DIR}/port"
   # setsid: the server outlives this script, in its own session (down kills it by pid).
   ROOT_ACCESS_KEY="${S3_ACCESS_KEY}" ROOT_SECRET_KEY="${S3_SECRET_KEY}" setsid \
-    "${B[versitygw]}" --port "${BIND}:${port}" posix --versioning-dir "${S3_DIR}/versions" "${S3_DIR}/data" \
+    "${B[versitygw]}" --port "${S3_BIND}:${port}" posix --versioning-dir "${S3_DIR}/versions" "${S3_DIR}/data" \
     >"${S3_DIR}/versitygw.log" 2>&1 </dev/null &
   echo $! >"${S3_DIR}/pid"
   for _ in $(seq 1 100); do
-    if curl -s -o /dev/null "http://${BIND}:${port}/"; then log "S3 (versitygw) on ${BIND}:${port}"; return 0; fi
+    if curl -s -o /dev/null "http://${S3_BIND}:${port}/"; then log "S3 (versitygw) on ${S3_BIND}:${port}"; return 0; fi
     s3_running || { cat "${S3_DIR}/versitygw.log" >&2; die "versitygw exited"; }
     sleep 0.1
   done
-  die "versitygw did not answer on ${BIND}:${port}"
+  die "versitygw did not answer on ${S3_BIND}:${port}"
 }
 
 stop_s3() {
@@ -179,7 +191,7 @@ print_env() {
   done
   echo "export KUBECONFIG='${KUBECONFIG_PATH}'"
   if [[ -f "${S3_DIR}/port" ]]; then
-    echo "export GLASSBOX_S3_ENDPOINT='http://${BIND}:$(cat "${S3_DIR}/port")'"
+    echo "export GLASSBOX_S3_ENDPOINT='http://${S3_BIND}:$(cat "${S3_DIR}/port")'"
     echo "export GLASSBOX_S3_ACCESS_KEY='${S3_ACCESS_KEY}'"
     echo "export GLASSBOX_S3_SECRET_KEY='${S3_SECRET_KEY}'"
   fi
@@ -205,7 +217,10 @@ up() {
     # A stopped or half-created cluster of the same name: start clean.
     if [[ -d "${KWOK_DIR}/clusters/${NAME}" ]]; then delete_cluster >/dev/null 2>&1 || true; fi
     # The apiserver listens on the bridge address: the bridge comes first.
-    if [[ "${REAL_NODE}" == 1 ]]; then node_sh net-up; fi
+    if [[ "${REAL_NODE}" == 1 ]]; then
+      free_port >"${DIR}/apiserver-port"
+      node_sh net-up "$(cat "${DIR}/apiserver-port")"
+    fi
     write_kwokctl_config
     log "creating cluster ${NAME} (Kubernetes ${KUBE_VERSION}, etcd ${ETCD_VERSION}, kwok ${KWOK_VERSION}) in ${DIR}"
     # The stages file replaces kwokctl's built-in Stages: pod/node behaviour is exactly hack/cluster/stages.yaml.
@@ -256,7 +271,9 @@ down() {
   # Before the cluster goes: engines.sh deletes its webhook configurations while the apiserver answers.
   if [[ -d "${DIR}/engines" ]]; then engines_ down; fi
   # Whether or not GLASSBOX_REAL_NODE is set now: a node this cluster started goes with it.
-  if [[ "${REAL_NODE}" == 1 || -d "${DIR}/node" ]]; then node_sh down; fi
+  if [[ "${REAL_NODE}" == 1 || -d "${DIR}/node" || "$(cat "${NODE_RUN_DIR}/owner" 2>/dev/null)" == "${DIR}" ]]; then
+    node_sh down
+  fi
   stop_s3
   delete_cluster
   rm -rf "${DIR}"
@@ -273,7 +290,7 @@ status() {
     log "cluster ${NAME}: not running"
   fi
   if [[ -d "${DIR}/engines" ]]; then engines_ status || true; fi
-  if s3_running; then log "S3: running on ${BIND}:$(cat "${S3_DIR}/port")"; else log "S3: not running"; fi
+  if s3_running; then log "S3: running on ${S3_BIND}:$(cat "${S3_DIR}/port")"; else log "S3: not running"; fi
   if [[ -d "${DIR}/node" ]]; then node_sh status || true; fi
   cluster_running
 }

@@ -6,8 +6,9 @@
 # address), `up` once it is Ready, `down` before it stops.
 #
 # Usage: hack/node.sh net-up|up|down|status|host-state
-#   net-up      record the host state, create the bridge with the host's pod-network address
-#   up          packages, binaries, pause image, containerd, CoreDNS, kube-proxy, kubelet; wait Ready
+#   net-up PORT record the host state, create the bridge with the host's pod-network address, and
+#               let the apiserver's PORT (it listens on every address) in from loopback and the bridge only
+#   up          net-up, packages, binaries, pause image, containerd, CoreDNS, kube-proxy, kubelet; wait Ready
 #   down        stop all of it and undo every host change (see below); safe to repeat
 #   status      what runs
 #   host-state  print what up changes on the host (sysctls, paths, mounts, links, iptables chains,
@@ -117,7 +118,9 @@ claim_owner() {
 }
 
 net_up() {
+  local port="${1:-}"
   [[ "$(id -u)" == 0 ]] || die "the real node needs root (containerd, kubelet, bridge, iptables)"
+  "${HACK}/host-packages.sh" node
   claim_owner
   record_before
   if ! ip link show "${NODE_BRIDGE}" >/dev/null 2>&1; then
@@ -132,6 +135,19 @@ net_up() {
     iptables -N GLASSBOX-NODE
     iptables -A GLASSBOX-NODE -i "${NODE_BRIDGE}" ! -o "${NODE_BRIDGE}" -j REJECT
     iptables -I FORWARD 1 -j GLASSBOX-NODE
+  fi
+  # Nothing of ours answers on another interface: the apiserver (on 0.0.0.0, kwokctl's doing) and
+  # whatever listens on the bridge address take connections from loopback and pods only.
+  if [[ -n "${port}" ]] && ! iptables -nL GLASSBOX-INPUT >/dev/null 2>&1; then
+    local cmd
+    for cmd in iptables ip6tables; do
+      "${cmd}" -N GLASSBOX-INPUT
+      "${cmd}" -A GLASSBOX-INPUT -i lo -j RETURN
+      "${cmd}" -A GLASSBOX-INPUT -i "${NODE_BRIDGE}" -j RETURN
+      "${cmd}" -A GLASSBOX-INPUT -p tcp --dport "${port}" -j DROP
+      "${cmd}" -I INPUT 1 -j GLASSBOX-INPUT
+    done
+    iptables -A GLASSBOX-INPUT -d "${NODE_POD_CIDR}" -j DROP
   fi
   log "bridge ${NODE_BRIDGE} ${NODE_HOST_IP}/${prefix}"
 }
@@ -189,7 +205,6 @@ pause_image() {
 
 up() {
   local start=${SECONDS} archive
-  "${HACK}/host-packages.sh" node
   net_up
   load_paths
   local b
@@ -249,7 +264,7 @@ kill_shims() {
   # containerd's shims outlive it; ours name our socket on their command line.
   local p
   for p in /proc/[0-9]*; do
-    if tr '\0' ' ' <"${p}/cmdline" 2>/dev/null | grep -q -- "-address ${SOCK}"; then
+    if { tr '\0' ' ' <"${p}/cmdline"; } 2>/dev/null | grep -q -- "-address ${SOCK}"; then
       kill -9 "${p##*/}" 2>/dev/null || true
     fi
   done
@@ -324,10 +339,10 @@ status() {
 }
 
 case "${1:-}" in
-  net-up) net_up ;;
+  net-up) net_up "${2:-}" ;;
   up) up ;;
   down) down ;;
   status) status ;;
   host-state) host_state ;;
-  *) echo "usage: $0 net-up|up|down|status|host-state" >&2; exit 2 ;;
+  *) echo "usage: $0 net-up [PORT]|up|down|status|host-state" >&2; exit 2 ;;
 esac

@@ -92,8 +92,8 @@ mode: iptables
 clientConnection: {kubeconfig: ${KUBECONFIG_PATH}}
 hostnameOverride: ${NODE_NAME}
 clusterCIDR: ${NODE_POD_CIDR}
-healthzBindAddress: 127.0.0.1:0
-metricsBindAddress: 127.0.0.1:0
+healthzBindAddress: 127.0.0.1:10256
+metricsBindAddress: 127.0.0.1:10249
 oomScoreAdj: 0
 nodePortAddresses: [${NODE_HOST_IP}/32]
 conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
