@@ -28,7 +28,6 @@ from ..serving.batching import Batcher
 from ..serving.metrics import ServingMetrics
 from ..serving.server import LOCAL_HOST, POD_HOST, ServeOptions, serve
 from .model import DialogModel, load_model
-from .service import Conversation, DialogState, make_model, router
 from .train import KIND, DialogTrainingWorkload
 
 log = logging.getLogger("glassbox.dialogbot")
@@ -84,6 +83,10 @@ def serving_model(resource: Resource, root: ArtifactStore, ctx: RunContext) -> D
 
 
 def run_server(resource: Resource, ctx: RunContext, root: ArtifactStore) -> int:
+    # Here, not at module level: the service needs the serve extra (FastAPI, KServe), which the
+    # training stage's image (torch) does not carry; only the serving image does.
+    from .service import Conversation, DialogState, make_model, router
+
     spec: DialogBotSpec = resource.spec
     holder: dict[str, DialogModel] = {}
 
