@@ -83,6 +83,8 @@ KINDS: dict[str, KindInfo] = {
                 _PROGRESS_STEPS,
                 Column("Loss", ".status.progress.loss", "number", description="Training loss at the latest checkpoint"),
                 Column("Shards", ".status.progress.modelShards", "integer", description="Model-parallel shards"),
+                Column("Stage", ".status.progress.stage", priority=1,
+                       description="Multi-stage recipes (progressive): the stage in training, {stage}/{stages}"),
                 _CHECKPOINT,
                 _AGE,
                 _CHECKPOINT_URI,
