@@ -50,7 +50,8 @@ from typing import Iterator, Optional
 ROOT = Path(__file__).resolve().parents[1]
 REGISTRY = "glassbox.local"
 NAMES = ("operator", "torch", "jax", "serving")
-KEY_VERSION = "glassbox-images 1"
+KEY_VERSION = "glassbox-images 2"  # 2: uncompressed layers
+BASE_KEY_VERSION = "glassbox-images 1"
 # Files a COPY never takes (.dockerignore leaves them out of the build context too).
 IGNORED_PARTS = {"__pycache__", ".pytest_cache"}
 IGNORED_SUFFIXES = (".pyc", ".egg-info")
@@ -118,7 +119,7 @@ def context_files(source: str) -> Iterator[Path]:
 
 
 def base_key() -> str:
-    recipe = json.dumps([KEY_VERSION, BASE_SUITE, BASE_PACKAGES, BASE_HOOK])
+    recipe = json.dumps([BASE_KEY_VERSION, BASE_SUITE, BASE_PACKAGES, BASE_HOOK])
     return hashlib.sha256(recipe.encode()).hexdigest()[:20]
 
 
@@ -166,6 +167,12 @@ def buildah(*args: str) -> list[str]:
     store = cache_dir() / "storage"
     return ["buildah", "--root", str(store / "root"), "--runroot", str(store / "run"),
             "--storage-driver", "overlay", *args]
+
+
+def storage_spec() -> str:
+    """The storage buildah uses, as a containers-storage: reference prefix (for skopeo)."""
+    store = cache_dir() / "storage"
+    return f"[overlay@{store / 'root'}+{store / 'run'}]"
 
 
 def has_image(image_ref: str) -> bool:
@@ -298,26 +305,51 @@ def build_one(name: str) -> dict:
         run(buildah("bud", "--isolation", "chroot", "--pull=never", "--layers=false", "-f", str(img.dockerfile),
                     "-t", image_ref, *args, *host_mounts(Path(tmp) / "pip.conf"), str(ROOT)))
         partial = Path(tmp) / "image.oci.tar"
-        run(buildah("push", "--disable-compression", image_ref, f"oci-archive:{partial}:{image_ref}"))
+        # skopeo, not `buildah push`: OCI destinations gzip every layer unless told to accept
+        # uncompressed ones (buildah push --disable-compression is ignored for oci-archive).
+        run(["skopeo", "copy", "--quiet", "--dest-oci-accept-uncompressed-layers", f"containers-storage:{storage_spec()}{image_ref}",
+             f"oci-archive:{partial}:{image_ref}"])
         partial.rename(out)
     return {"name": name, "ref": image_ref, "archive": str(out), "built": True,
             "seconds": round(time.monotonic() - started, 1), "bytes": out.stat().st_size}
 
 
-def prune_store(names: list[str]) -> None:
-    """Drop archived images from buildah's storage (the archive is the cache); the base stays."""
-    for name in names:
-        if archive(name).exists() and has_image(ref(name)):
-            run(buildah("rmi", ref(name)))
+def prune_store() -> None:
+    """Empty buildah's storage but for the current base: an archived image lives in its archive (a
+    child build pulls its parent back in), and older keys are of no use."""
+    listed = subprocess.run(buildah("images", "--format", "{{.Name}}:{{.Tag}}"), capture_output=True, text=True,
+                            check=True).stdout.split()
+    keep = {base_ref()} | {ref(n) for n in NAMES if not archive(n).exists()}
+    ours = [r for r in listed if r.split("/", 1)[-1].split(":")[0] in (*NAMES, "base") and r not in keep]
+    if ours:
+        run(buildah("rmi", *ours))
+
+
+def drop_stale_archives(name: str) -> None:
+    """Archives of older keys of an image: a tree only ever needs its current one (they are 5 GB)."""
+    for old in cache_dir().glob(f"{name}-*.oci.tar"):
+        if old != archive(name) and re.fullmatch(rf"{name}-[0-9a-f]{{20}}\.oci\.tar", old.name):
+            log(f"removing {old.name} (an older key)")
+            old.unlink()
 
 
 def build(names: list[str]) -> None:
+    """Build what is missing; one build at a time per cache (a lock), whoever started it."""
+    import fcntl
+
     cache_dir().mkdir(parents=True, exist_ok=True)
+    with open(cache_dir() / "build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        build_locked(names)
+
+
+def build_locked(names: list[str]) -> None:
     for name in names:
+        drop_stale_archives(name)
         r = build_one(name)
         print(f"{name}: {'built' if r['built'] else 'cached'} {r['ref']} {r['bytes'] / 2**30:.2f} GiB"
               f"{' in %.0f s' % r['seconds'] if r['built'] else ''} ({r['archive']})", flush=True)
-    prune_store(list(NAMES))
+    prune_store()
 
 
 # --- load, refs, values -----------------------------------------------------------------------------
