@@ -108,6 +108,21 @@ $(real_node_apiserver_args)
   extraArgs:
   - key: leader-elect
     value: "false"
+$(real_node_kwok_args)
+EOF
+}
+
+# kwokctl's binary runtime runs KWOK with --manage-all-nodes: it would fake the real node's status
+# and its pods (pod IPs from its own range) against the kubelet. Only the annotated nodes are KWOK's.
+real_node_kwok_args() {
+  [[ "${REAL_NODE}" == 1 ]] || return 0
+  cat <<EOF
+- name: kwok-controller
+  extraArgs:
+  - key: manage-all-nodes
+    value: "false"
+  - key: manage-nodes-with-annotation-selector
+    value: kwok.x-k8s.io/node=fake
 EOF
 }
 
