@@ -68,12 +68,22 @@ def _trained_weights(resource: Resource, root: ArtifactStore) -> Path:
     return dest
 
 
+def chosen_checkpoint(spec: DialogBotSpec, ctx: RunContext) -> Optional[str]:
+    """At `--stage serve` the operator writes the checkpoint it chose to serve into spec.model.uri (a
+    refused candidate's run is this spec's own run: its latest is not what serves); None otherwise."""
+    uri = spec.model.uri
+    return uri if ctx.stage == "serve" and uri and "/checkpoints/" in uri else None
+
+
 def serving_model(resource: Resource, root: ArtifactStore, ctx: RunContext) -> DialogModel:
-    """MODEL_DIR, else the trained checkpoint, else spec.model (weights it must have)."""
+    """MODEL_DIR, else the checkpoint the operator chose, else the trained checkpoint, else
+    spec.model (weights it must have)."""
     spec: DialogBotSpec = resource.spec
     model_dir = Path(ctx.model_dir) if ctx.model_dir else None
     if model_dir is not None and (model_dir / "config.json").is_file():
         model, field = ModelSpec.model_validate({"uri": str(model_dir)}), "MODEL_DIR"
+    elif spec.training is not None and chosen_checkpoint(spec, ctx):
+        model, field = spec.model, "spec.model.uri"
     elif spec.training is not None:
         model, field = ModelSpec.model_validate({"uri": str(_trained_weights(resource, root))}), "spec.training"
     else:
