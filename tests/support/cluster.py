@@ -202,25 +202,29 @@ def _script_env(workdir: Path, name: str) -> dict[str, str]:
     return {**os.environ, **_script_vars(workdir, name)}
 
 
-def start_cluster(workdir: Path, name: str = DEFAULT_NAME) -> Cluster:
+def start_cluster(workdir: Path, name: str = DEFAULT_NAME, extra_env: dict[str, str] | None = None,
+                  timeout: float = 600) -> Cluster:
     """Build or reuse the binaries and start a fresh cluster with its state under workdir.
 
     workdir is removed again by stop(); a watchdog stops the cluster if this process dies first.
     Use a directory of your own (not a pytest tmp_path: pytest prunes old ones while they may run).
+    extra_env goes to hack/cluster.sh (GLASSBOX_REAL_NODE=1, GLASSBOX_ENGINES=1, GLASSBOX_CLUSTER_S3=1);
+    its `down` finds a real node or engines from the state dir, so stop() needs none of it.
     """
     paths = bins.ensure_binaries()
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "up.log"
-    down = ["env", *(f"{k}={v}" for k, v in _script_vars(workdir, name).items()), str(CLUSTER_SCRIPT), "down"]
+    script_vars = {**_script_vars(workdir, name), **(extra_env or {})}
+    down = ["env", *(f"{k}={v}" for k, v in script_vars.items()), str(CLUSTER_SCRIPT), "down"]
     watchdog = reaper.watch_owner(down, log=log)
     with log.open("w") as fh:
         try:
-            proc = subprocess.run([str(CLUSTER_SCRIPT), "up"], env=_script_env(workdir, name),
-                                  stdout=fh, stderr=subprocess.STDOUT, timeout=600)
+            proc = subprocess.run([str(CLUSTER_SCRIPT), "up"], env={**os.environ, **script_vars},
+                                  stdout=fh, stderr=subprocess.STDOUT, timeout=timeout)
             failure = f"exit {proc.returncode}" if proc.returncode != 0 else ""
         except subprocess.TimeoutExpired:
-            failure = "timed out after 600s"
+            failure = f"timed out after {timeout:.0f}s"
     if failure:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-80:])
         # Whatever did start must not outlive the failure.
