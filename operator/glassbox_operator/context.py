@@ -26,6 +26,8 @@ class Context:
     serving_uri: Optional[str] = None
     """A service that retrains: the checkpoint its InferenceService keeps serving while the new
     model trains (rendered beside the training workload; KindHome.choose)."""
+    inputs: Optional[dict[str, dict[str, Any]]] = None
+    """KindHome.inputs resolved (status.lineage[key] of each), written into the spec the workload reads."""
 
     @property
     def kind(self) -> str:

@@ -23,7 +23,8 @@ from glassbox_api.store import ArtifactStore, RetryPolicy, S3Settings, S3Store, 
 from . import render as R
 from .config import OperatorConfig
 from .context import STAGE_SERVE, Context, Plan
-from .kinds.base import Choice, Rival
+from .kinds import home
+from .kinds.base import Choice, InputRef, Rival
 from .kube import Kube
 from .localrunner import LocalRunner
 from .observed import MemoryView, Watched
@@ -162,13 +163,46 @@ class Reconciler:
             return None, f"{type(exc).__name__}: {exc}"[:1024]
 
     def _resolve(self, ctx: Context, old: dict[str, Any]) -> tuple[Optional[dict[str, Any]], Optional[str]]:
-        """model.fromRun -> (lineage, None) or (None, why we wait). Resolved once: the model is immutable."""
+        """model.fromRun and the kind's inputs (KindHome.inputs) -> (lineage, None) or (None, why we
+        wait). Resolved once: the spec fields that name them are immutable."""
+        lineage, waiting = self._resolve_model(ctx, old)
+        if waiting:
+            return None, waiting
+        for ref in ctx.home.inputs(ctx.spec):
+            got, waiting = self._resolve_input(ctx, ref, (old.get("lineage") or {}).get(ref.key))
+            if waiting:
+                return None, waiting
+            lineage = {**(lineage or {}), ref.key: got}
+        return lineage, None
+
+    def _resolve_input(self, ctx: Context, ref: InputRef,
+                       old: Optional[dict[str, Any]]) -> tuple[Optional[dict[str, Any]], Optional[str]]:
+        """Another resource's published output (a KGHarvest's kg.jsonl): {source, uri, sha256, runUri}
+        from its home once its run manifest lists it, or why we wait."""
+        source = f"{ref.kind}/{ref.name}"
+        if old and old.get("source") == source and old.get("uri"):
+            return old, None
+        src = self.kube.get_glassbox(ref.kind, ctx.namespace, ref.name)
+        if src is None:
+            return None, f"waiting for {source} ({ref.field}) to exist"
+        run_uri = ((src.get("status") or {}).get("artifacts") or {}).get("runUri")
+        manifest = None
+        if run_uri:
+            src_res = parse_resource({k: v for k, v in src.items() if k != "status"})
+            manifest = self._manifest(Context(resource=src_res, config=self.config), run_uri)
+        out = home(ref.kind).published(manifest, run_uri) if manifest is not None and run_uri else None
+        if out is None:
+            return None, f"waiting for {source} ({ref.field}) to publish its result"
+        return {"source": source, **{k: v for k, v in out.items() if v is not None}, "runUri": run_uri.rstrip("/")}, None
+
+    def _resolve_model(self, ctx: Context, old: dict[str, Any]) -> tuple[Optional[dict[str, Any]], Optional[str]]:
+        """model.fromRun -> (lineage, None) or (None, why we wait)."""
         fr = getattr(getattr(ctx.spec, "model", None), "from_run", None)
         if fr is None:
             return None, None
         source = f"{fr.kind}/{fr.name}@{fr.checkpoint}"
         if (old.get("lineage") or {}).get("source") == source and old["lineage"].get("uri"):
-            return old["lineage"], None
+            return {k: v for k, v in old["lineage"].items() if k in ("source", "uri", "step")}, None
         src = self.kube.get_glassbox(fr.kind, ctx.namespace, fr.name)
         if src is None:
             return None, f"waiting for {fr.kind}/{fr.name} to exist"
@@ -345,6 +379,13 @@ class Reconciler:
 
     def _with_models(self, ctx: Context, lineage: Optional[dict[str, Any]], manifest: Optional[Manifest] = None,
                      choice: Optional[Choice] = None) -> Context:
+        """Fill in what the workload loads: the model (below) and the resolved inputs."""
+        keys = [r.key for r in ctx.home.inputs(ctx.spec)]
+        inputs = {k: lineage[k] for k in keys if lineage and isinstance(lineage.get(k), dict)}
+        return replace(self._with_model(ctx, lineage, manifest, choice), inputs=inputs or None)
+
+    def _with_model(self, ctx: Context, lineage: Optional[dict[str, Any]], manifest: Optional[Manifest] = None,
+                    choice: Optional[Choice] = None) -> Context:
         """Fill in the model the workload loads: the fromRun checkpoint, or (a service that trains
         before it serves) the checkpoint its home chose, else its own latest checkpoint; while a
         service retrains, the checkpoint its InferenceService keeps serving."""

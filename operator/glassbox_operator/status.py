@@ -239,7 +239,7 @@ def _decide(p: _Pass, resource: Resource, plan: Plan, obs: Observation) -> Outco
     if p.old_phase == Phase.SUSPENDED:
         p.event("Normal", Reason.RESUMED, "resumed from the latest published checkpoint")
     from_run = getattr(getattr(resource.spec, "model", None), "from_run", None)
-    if from_run is not None:
+    if from_run is not None or home(resource.info.kind).inputs(resource.spec):  # references to resolve first
         if obs.waiting:
             conds.set(Cond.MODEL_RESOLVED, False, Reason.WAITING_FOR_CHECKPOINT, obs.waiting)
             conds.set(Cond.PROGRESSING, True, Reason.WAITING_FOR_CHECKPOINT, obs.waiting)
@@ -263,9 +263,16 @@ def _suspended(p: _Pass, service: bool) -> Outcome:
 
 def _resolved(p: _Pass, lineage: dict[str, Any]) -> None:
     prev = p.conds.get(Cond.MODEL_RESOLVED)
-    p.conds.set(Cond.MODEL_RESOLVED, True, Reason.RESOLVED, f"{lineage.get('source')} -> {lineage.get('uri')}")
+    p.conds.set(Cond.MODEL_RESOLVED, True, Reason.RESOLVED, resolved_text(lineage))
     if not prev or prev.get("status") != "True":
-        p.event("Normal", Reason.MODEL_RESOLVED, f"resolved {lineage.get('source')} to {lineage.get('uri')}")
+        p.event("Normal", Reason.MODEL_RESOLVED, f"resolved {resolved_text(lineage)}")
+
+
+def resolved_text(lineage: dict[str, Any]) -> str:
+    """`source -> uri` of the model's fromRun and of each resolved input (status.lineage[key])."""
+    parts = [lineage] if lineage.get("source") else []
+    parts += [v for v in lineage.values() if isinstance(v, dict) and v.get("source")]
+    return "; ".join(f"{d['source']} -> {d.get('uri')}" for d in parts)
 
 
 def _serving(p: _Pass, ws: ChildState) -> Outcome:

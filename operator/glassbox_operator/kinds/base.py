@@ -85,6 +85,19 @@ def done_of(done: Optional[int], total: Optional[int]) -> Optional[str]:
     return f"{done}/{total}" if total is not None else str(done)
 
 
+@dataclass(frozen=True)
+class InputRef:
+    """A published output of another resource that a spec reads besides its starting weights
+    (model.fromRun has its own path): resolved like fromRun, recorded in status.lineage[key]."""
+
+    key: str
+    """Its key in status.lineage (`knowledge`)."""
+    field: str
+    """The spec field that names it, for messages."""
+    kind: str
+    name: str
+
+
 class KindHome:
     """The defaults every kind starts from: a batch kind with one stage."""
 
@@ -154,6 +167,19 @@ class KindHome:
     def secret_env(self, spec: Any) -> list[dict[str, Any]]:
         """Environment of the workload containers from Secrets the spec names (by reference, never values)."""
         return []
+
+    def inputs(self, spec: Any) -> list[InputRef]:
+        """Other resources' outputs the spec reads (resolved before the workload starts)."""
+        return []
+
+    def published(self, manifest: Manifest, run_uri: str) -> Optional[dict[str, Any]]:
+        """What another resource's input reads from a run of this kind once it is there: {uri,
+        sha256}; None while it is not published."""
+        return None
+
+    def resolved_spec(self, spec: dict[str, Any], inputs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """The spec (wire form) the workload reads, with its resolved inputs written in."""
+        return spec
 
     def artifacts(self, run_uri: str) -> dict[str, str]:
         """URIs of the kind's own result files in status.artifacts, beside runUri and manifestUri."""

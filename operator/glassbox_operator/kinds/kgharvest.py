@@ -38,5 +38,12 @@ class KGHarvestHome(KindHome):
         out["done"] = done_of(out.get("relationsDone"), total)
         return out
 
+    def published(self, manifest: Manifest, run_uri: str) -> Optional[dict[str, Any]]:
+        """The knowledge graph (kg.jsonl) once the harvest completed, with its digest."""
+        kg = (manifest.model_extra or {}).get("kg")
+        if manifest.state != "completed" or not isinstance(kg, dict) or not kg.get("path"):
+            return None
+        return {"uri": f"{run_uri.rstrip('/')}/{kg['path']}", "sha256": kg.get("sha256")}
+
 
 HOME = KGHarvestHome()

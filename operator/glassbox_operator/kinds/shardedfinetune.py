@@ -7,7 +7,7 @@ from typing import Any, Optional
 from glassbox_api.manifest import Manifest, StagePosition
 from glassbox_api.resource import Resource
 
-from .base import KindHome, training_progress
+from .base import InputRef, KindHome, training_progress
 
 
 class ShardedFinetuneHome(KindHome):
@@ -27,6 +27,24 @@ class ShardedFinetuneHome(KindHome):
         if latest is not None and latest.stage is not None:
             out["stage"] = stage_in_training(latest.stage, manifest.state)
         return out or None
+
+    def inputs(self, spec: Any) -> list[InputRef]:
+        """aspect-summarization's knowledge graph from a KGHarvest run."""
+        a = spec.recipe.aspect_summarization
+        fr = a.knowledge.from_run if a is not None and a.knowledge is not None else None
+        if fr is None:
+            return []
+        return [InputRef("knowledge", "spec.recipe.aspectSummarization.knowledge.fromRun", fr.kind, fr.name)]
+
+    def resolved_spec(self, spec: dict[str, Any], inputs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """The harvest's run folder as knowledge.fromRun.runUri: the workload reads its manifest there
+        and checks kg.jsonl against the digest it lists."""
+        k = inputs.get("knowledge")
+        if not k or not k.get("runUri"):
+            return spec
+        a = spec["recipe"]["aspectSummarization"]
+        knowledge = {**a["knowledge"], "fromRun": {**a["knowledge"]["fromRun"], "runUri": k["runUri"]}}
+        return {**spec, "recipe": {**spec["recipe"], "aspectSummarization": {**a, "knowledge": knowledge}}}
 
 
 def stage_in_training(pos: StagePosition, state: str) -> str:

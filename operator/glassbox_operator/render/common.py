@@ -137,6 +137,8 @@ def spec_document(ctx: Context) -> dict[str, Any]:
     spec = ctx.resource.spec.wire()
     if ctx.model_uri and isinstance(spec.get("model"), dict):
         spec["model"] = resolved_model(spec["model"], ctx.model_uri)
+    if ctx.inputs:
+        spec = ctx.home.resolved_spec(spec, ctx.inputs)
     return {
         "apiVersion": API_VERSION,
         "kind": ctx.kind,
