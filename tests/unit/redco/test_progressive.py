@@ -183,16 +183,11 @@ def test_progressive_stage_2_trains_on_noised_stage_text_and_predicts_from_clean
     assert tok.decode([t for t in labels if t > 2]) == examples[0]["text"]  # the last stage is the text
 
 
-@pytest.mark.slow
-def test_tiny_progressive_example_trains_and_publishes_checkpoints(tmp_path):
+def _tiny_doc(**training) -> dict:
+    """The tiny example's spec with absolute data paths and a few steps per stage."""
     from pathlib import Path
 
     import yaml
-
-    from glassbox_api.kinds.shardedfinetune import ShardedFinetuneSpec
-    from glassbox_api.manifest import read_manifest
-    from glassbox_api.store import open_store
-    from glassbox_workloads import finetune
 
     root_dir = Path(__file__).resolve().parents[3]
     doc = yaml.safe_load((root_dir / "examples/finetune-progressive-tiny.yaml").read_text())["spec"]
@@ -200,13 +195,77 @@ def test_tiny_progressive_example_trains_and_publishes_checkpoints(tmp_path):
         doc["data"][part]["uri"] = str(root_dir / doc["data"][part]["uri"])
     doc["data"]["eval"]["limit"] = 4
     doc["generation"]["maxNewTokens"] = 8
-    doc["training"].update({"maxSteps": 2, "checkpointEvery": 2})
+    doc["training"].update(training)
+    return doc
+
+
+@pytest.mark.slow
+def test_tiny_progressive_example_trains_every_stage_and_publishes_their_checkpoints_and_chain(tmp_path):
+    import json
+
+    from glassbox_api.kinds.shardedfinetune import ShardedFinetuneSpec
+    from glassbox_api.manifest import read_manifest
+    from glassbox_api.store import open_store, sha256_bytes
+    from glassbox_workloads import finetune
+
     root = open_store(tmp_path / "store")
     run_store = root.sub("default/shardedfinetune/pg-0000abcd")
-    res = finetune.run(ShardedFinetuneSpec.model_validate(doc), run_store, root=root, name="pg")
+    spec = ShardedFinetuneSpec.model_validate(_tiny_doc(maxSteps=2, checkpointEvery=2))
+    res = finetune.run(spec, run_store, root=root, name="pg")
+    texts = [json.loads(line)["text"] for line in open(spec.data.train.uri)]
     m = read_manifest(run_store)
-    assert res.steps == 2 and m.state == "completed" and [c.step for c in m.checkpoints] == [2]
-    assert "rouge1" in m.checkpoints[-1].evals
+    assert res.steps == 4 and m.state == "completed" and m.total_steps == 4
+    assert [(c.step, c.stage.index, c.stage.step, c.path) for c in m.checkpoints] == [
+        (2, 1, 2, "stages/1/checkpoints/00000002"), (4, 2, 2, "stages/2/checkpoints/00000002")]
+    for c in m.checkpoints:  # each stage: its weights in HF layout and the vocabularies, listed with sha256
+        files = {f.path: f for f in c.files}
+        assert {"model.safetensors", "config.json", "vocab.json"} <= set(files) and "rouge1" in c.evals
+        body = run_store.get_bytes(f"{c.path}/vocab.json")
+        assert sha256_bytes(body) == files["vocab.json"].sha256
+        [v] = json.loads(body)["vocabularies"]
+        assert v == {"rate": 0.25, "words": pg.stage_vocab(texts, 0.25, 5)}
+    chain = m.final["chain"]
+    rows = json.loads(run_store.get_bytes(chain["path"]))
+    assert sha256_bytes(run_store.get_bytes(chain["path"])) == chain["sha256"]
+    assert len(rows) == 4 and all(len(r["stages"]) == 2 and len(r["gold"]) == 2 for r in rows)
+    assert [s["checkpoint"] for s in m.final["stages"]] == [c.path for c in m.checkpoints]
+
+
+@pytest.mark.slow
+def test_a_run_killed_mid_stage_2_resumes_there_without_retraining_or_duplicating(tmp_path):
+    """GLASSBOX_KILL_AT_STEP at run step 7 (stage 2, step 3 of 4; its last checkpoint is stage 2
+    step 2): the rerun restores stage 2 at its step 2, trains steps 7 and 8, and leaves stage 1's
+    checkpoints as they were; the manifest lists each checkpoint once."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    from glassbox_api.manifest import read_manifest
+    from glassbox_api.store import LocalStore
+
+    doc = _tiny_doc(maxSteps=4, checkpointEvery=2)
+    del doc["data"]["eval"]  # no evaluation or chain: the resume is the point
+    f = tmp_path / "pg.yaml"
+    f.write_text(yaml.safe_dump({"apiVersion": "glassbox.dev/v1alpha1", "kind": "ShardedFinetune",
+                                 "metadata": {"name": "pg"}, "spec": doc}))
+    argv = [sys.executable, "-m", "glassbox_workloads", "shardedfinetune", "--spec", str(f), "--store",
+            str(tmp_path / "s"), "--run-id", "kill0002"]
+    first = subprocess.run(argv, env={**os.environ, "GLASSBOX_KILL_AT_STEP": "7"}, capture_output=True, text=True,
+                           timeout=900)
+    assert first.returncode == 137, first.stdout[-2000:] + first.stderr[-3000:]
+    store = LocalStore(tmp_path / "s").sub("default/shardedfinetune/pg-kill0002")
+    killed = read_manifest(store)
+    assert [c.step for c in killed.checkpoints] == [2, 4, 6] and killed.state == "running"
+    env = {k: v for k, v in os.environ.items() if k != "GLASSBOX_KILL_AT_STEP"}
+    second = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=900)
+    assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-3000:]
+    assert "resumed at step 6" in second.stdout and "stage 1/2" not in second.stdout
+    assert "stage 2/2: condition [SEP] 0.25 text -> text, steps 6..8 of 8" in second.stdout
+    m = read_manifest(store)
+    assert [(c.step, c.stage.index, c.stage.step) for c in m.checkpoints] == [(2, 1, 2), (4, 1, 4), (6, 2, 2), (8, 2, 4)]
+    assert m.checkpoints[:3] == killed.checkpoints and m.state == "completed"
 
 
 @pytest.mark.slow
@@ -313,3 +372,86 @@ def test_plan_of_the_tiny_example_lists_every_stage(monkeypatch):
                                                    "condition [SEP] 0.25 text -> text"]
     assert plan["stages"][2]["checkpoints"] == "stages/3/checkpoints/"
     assert "3 models like this one, trained in order" in render_table(plan)
+
+
+def _chained_stories(n: int, seed: int) -> list[dict]:
+    """The condition names the mood and the four plan words in text order (stage 1 learns to pick
+    them out); the text puts them into the template (stage 2 learns to write it from the plan)."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        w, m = rng.sample(PLAN, 4), rng.choice(MOODS)
+        out.append({"condition": f"a {m} tale of {' '.join(w)}", "plan": w,
+                    "text": f"the {m} {w[0]} stood by the {w[1]} later the {w[2]} met the {w[3]} at dawn"})
+    return out
+
+
+def _train_stage(tok, stage: int, train: list[dict], steps: int = 300):
+    """A 2-layer BART stage model trained on the planted pairs of `stage` (vocabulary PLAN);
+    returns a pg.Generate over its greedy decoding."""
+    import optax
+
+    from glassbox_workloads.flax_models import build_model, init_params, tiny_config
+    from glassbox_workloads.recipes import seq2seq
+    from glassbox_workloads.recipes.decoding import Generation
+    from glassbox_workloads.redco import Deployer, Trainer
+
+    jax = pytest.importorskip("jax")
+    cfg = tiny_config("bart", vocab_size=tok.vocab_size, hidden_size=64, intermediate_size=128, num_heads=4,
+                      max_position_embeddings=32, pad_token_id=0, bos_token_id=1, eos_token_id=2)
+    recipe = seq2seq.make(build_model(cfg), tok, 24, 24, cfg.start_token_id, generation=Generation(max_new_tokens=20))
+    tr = Trainer(Deployer(n_model_shards=1, devices=[jax.devices()[0]]), recipe.collate_fn, recipe.loss_fn,
+                 init_params(cfg, jax.random.key(stage)), optax.adamw(3e-3))
+    for step in range(steps):
+        i = (step * 16) % (len(train) - 16)
+        tr.train_step(recipe.collate_fn(pg.stage_examples(train[i:i + 16], [PLAN], stage)))
+    params, pred = jax.device_get(tr.params), jax.jit(recipe.pred_fn)
+
+    def generate(sources: list[str], attempt: int) -> list[str]:
+        batch = recipe.pred_collate_fn([{"source": s} for s in sources])
+        return recipe.output_fn(pred(jax.random.key(attempt), params, batch))
+
+    return generate
+
+
+@pytest.mark.slow
+def test_planted_chain_writes_the_text_through_its_stage_text_and_not_from_the_condition_alone():
+    """Two tiny trained stages chained (pg.chain): condition -> stage 1 (the plan words) -> stage 2
+    (the text). The chain reaches the held-out texts (BLEU-4 >= 0.8; measured 1.00) while the same
+    stage-2 model from the condition alone, the unconditioned baseline, does not (<= 0.3)."""
+    import sacrebleu
+
+    class Tok(_WordTokenizer):
+        def __init__(self) -> None:
+            super().__init__()
+            self.ids["of"] = self.vocab_size
+            self.words[self.vocab_size] = "of"
+            self.vocab_size += 1
+
+    tok = Tok()
+    train, held = _chained_stories(600, 0), _chained_stories(40, 1)
+    stages = [_train_stage(tok, 1, train), _train_stage(tok, 2, train)]
+    conds = [e["condition"] for e in held]
+    texts = pg.chain(conds, stages)
+    refs = [[e["text"] for e in held]]
+    plan_bleu = sacrebleu.corpus_bleu([t[0] for t in texts], [[" ".join(e["plan"]) for e in held]]).score / 100
+    chained = sacrebleu.corpus_bleu([t[1] for t in texts], refs).score / 100
+    alone = sacrebleu.corpus_bleu(stages[1](conds, 0), refs).score / 100
+    assert plan_bleu >= 0.8 and chained >= 0.8 and alone <= 0.3 and chained - alone >= 0.5, (plan_bleu, chained, alone)
+
+
+def test_chain_feeds_each_stage_the_condition_and_the_previous_stage_text_and_resamples_letterless_texts():
+    seen: list[list[str]] = []
+
+    def stage(tag: str):
+        def generate(sources: list[str], attempt: int) -> list[str]:
+            seen.append(list(sources))
+            return [("123" if attempt == 0 and s.startswith("b") else f"{tag}{attempt}") for s in sources]
+        return generate
+
+    out = pg.chain(["a", "b"], [stage("x"), stage("y")], retries=2)
+    assert seen[0] == ["a", "b"] and seen[1] == ["b"]  # b's stage-1 text had no letter: resampled once
+    assert seen[2] == ["a [SEP] x0", "b [SEP] x1"] and seen[3] == ["b [SEP] x1"]
+    assert out == [["x0", "y0"], ["x1", "y1"]]
+    assert pg.generate_with_letters(lambda s, a: ["42"] * len(s), ["q"], retries=3) == ["42"]  # gives up after 3
+    assert pg.has_letter("é1") and not pg.has_letter("1 2 _ ,")
