@@ -128,7 +128,7 @@ def test_the_recipe_trains_on_expanded_pairs_and_decodes_with_the_papers_setting
     labels = recipe.collate_fn(train)["labels"]
     assert ByteTokenizer().decode([t for t in labels[2] if t > 2]) == "Paris hosts the games. France won."
     assert recipe.facts["knowledge"]["sha256"] == __import__("hashlib").sha256(EDGES.encode()).hexdigest()
-    assert recipe.facts["weakSupervision"]["examples"] == 3
+    assert recipe.facts["weakSupervision"] == {"train": {"documents": 1, "examples": 3, "droppedAspects": 0}}
 
 
 def _harvest_run(root, name="caps", *, completed=True, tamper=False) -> str:
@@ -280,7 +280,8 @@ def test_tiny_aspect_example_fed_by_a_kgharvest_trains_and_publishes_checkpoints
     assert res.steps == 2 and m.state == "completed" and [c.step for c in m.checkpoints] == [2]
     assert "rouge1" in m.checkpoints[-1].evals and any(f.path == "model.safetensors" for f in m.checkpoints[-1].files)
     facts = m.final["recipe"]
-    assert facts["knowledge"]["source"] == "KGHarvest/caps" and facts["weakSupervision"]["documents"] == 48 + 2
+    assert facts["knowledge"]["source"] == "KGHarvest/caps" and facts["weakSupervision"]["train"]["documents"] == 48
+    assert facts["weakSupervision"]["eval"]["documents"] == 2
     assert read_run_record(run_store).model_extra["recipe"]["knowledge"]["source"] == "KGHarvest/caps"
 
 

@@ -113,10 +113,24 @@ def aspect_recipe(spec: ShardedFinetuneSpec, model: Any, config: Any, tokenizer:
     if not a.construct_examples:
         return asum.make(base, _checked(asum.prebuilt, "spec.data.train"), _checked(asum.prebuilt, "spec.data.eval"))
     builder, lineage = _builder(a, examples, inputs)
-    evals = builder.expand if a.eval_aspects == "summary" else builder.given
-    recipe = asum.make(base, _checked(builder.expand, "spec.data.train"), _checked(evals, "spec.data.eval"))
-    recipe.facts.update({"knowledge": lineage, "weakSupervision": builder.counts})  # counts fill in at expansion
+    built: dict[str, dict[str, int]] = {}
+    evals = _counted(builder, builder.expand, built, "eval") if a.eval_aspects == "summary" else builder.given
+    recipe = asum.make(base, _checked(_counted(builder, builder.expand, built, "train"), "spec.data.train"),
+                       _checked(evals, "spec.data.eval"))
+    recipe.facts.update({"knowledge": lineage, "weakSupervision": built})  # filled in by the expansion
     return recipe
+
+
+def _counted(builder: Any, fn: Any, built: dict[str, dict[str, int]], split: str) -> Any:
+    """fn, recording what it built for the split (documents, examples, dropped aspects)."""
+
+    def run(examples: list) -> list:
+        before = dict(builder.counts)
+        out = fn(examples)
+        built[split] = {k: v - before.get(k, 0) for k, v in builder.counts.items()}
+        return out
+
+    return run
 
 
 def _checked(fn: Any, field: str) -> Any:

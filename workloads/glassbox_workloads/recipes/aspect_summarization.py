@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -140,9 +140,5 @@ def read_pages(rows: Sequence[dict]) -> dict[str, set[str]]:
             if isinstance(r, dict) and r.get("title")}
 
 
-def summary_of(builder: Builder) -> dict[str, Any]:
-    return dict(builder.counts)
-
-
 __all__ = ["Builder", "ExampleError", "document_summary", "example_rng", "make", "paper_generation", "prebuilt",
-           "read_pages", "summary_of"]
+           "read_pages"]
