@@ -1,10 +1,11 @@
 """The glassbox images without a Docker daemon (run through hack/images.sh; the standard library only).
 
     hack/images.sh build [NAMES]   build what is missing: a Debian base rootfs (mmdebstrap), then
-                                   buildah over images/<name>.Dockerfile; each result an uncompressed
-                                   OCI archive in the cache, keyed by the content that went in
-    hack/images.sh load [NAMES]    import the archives into the real node's containerd (namespace
-                                   k8s.io), skipping images already there with the same digest
+                                   buildah over images/<name>.Dockerfile; each result, with
+                                   uncompressed layers, in one OCI layout in the cache (blobs shared),
+                                   under a ref keyed by the content that went in
+    hack/images.sh load [NAMES]    stream each as an OCI archive into the real node's containerd
+                                   (namespace k8s.io), skipping images already there by digest
     hack/images.sh refs [NAMES]    `name=ref` lines (glassbox.local/<name>:<content key>)
     hack/images.sh values [NAMES]  a helm values file pointing the chart at those refs
     hack/images.sh key [NAMES]     `name=key` lines
@@ -14,7 +15,8 @@ NAMES default to every image: operator, torch, jax, serving (the ones the chart'
 operator render). Why each piece:
 - Keys: a sha256 over exactly what goes in (the Dockerfile, the build args, the files its COPY lines
   name, the key of the image it is FROM), so an unchanged tree is never rebuilt and a changed one
-  always is. Archives live in GLASSBOX_CACHE/images (default ~/.cache/glassbox/images).
+  always is. Images live in GLASSBOX_CACHE/images/oci (default ~/.cache/glassbox/images/oci), an OCI
+  layout (hack/imagelayout.py: why one layout for all), older keys dropped by the next build.
 - The host's own pip and apt configuration and CA bundle are bind-mounted into the build steps, never
   baked into a layer, and no registry host is named here: a build reaches what the host reaches.
 - A pip cache under GLASSBOX_CACHE/images/pip is bind-mounted too, so torch's 4 GB of wheels are
@@ -23,8 +25,8 @@ operator render). Why each piece:
   and its nvidia-* and triton dependencies) are fetched into a wheelhouse there first by the host's
   own pip (`pip download`: the same python 3.11 wheels), which the build steps read with
   --find-links; pip's cache keeps the wheels it builds from sdists.
-- buildah's storage lives in the cache too (its own root), and images leave it once archived: the
-  archive is the cache, containerd the runtime copy; only the base stays.
+- buildah's storage lives in the cache too (its own root), and images leave it once in the layout:
+  the layout is the cache, containerd the runtime copy; only the base stays.
 
 Environment: GLASSBOX_CACHE, GLASSBOX_CONTAINERD_ADDRESS (default
 /run/glassbox/containerd/containerd.sock), GLASSBOX_IMAGES_JAX_EXTRA (default cpu: the test image).
@@ -40,12 +42,14 @@ import re
 import shlex
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Optional
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from imagelayout import Layout  # noqa: E402  (hack/ is not a package)
 
 ROOT = Path(__file__).resolve().parents[1]
 REGISTRY = "glassbox.local"
@@ -149,8 +153,13 @@ def cache_dir() -> Path:
     return Path(os.environ.get("GLASSBOX_CACHE") or Path.home() / ".cache" / "glassbox") / "images"
 
 
-def archive(name: str) -> Path:
-    return cache_dir() / f"{name}-{key(name)}.oci.tar"
+def layout() -> Layout:
+    """The OCI layout holding every built image, by ref (blobs shared: serving reuses torch's)."""
+    return Layout(cache_dir() / "oci")
+
+
+def built(name: str) -> bool:
+    return layout().find(ref(name)) is not None
 
 
 def log(msg: str) -> None:
@@ -249,9 +258,9 @@ def parent_ref(img: Image) -> str:
     if not has_image(parent):
         build_one(img.parent)
     if not has_image(parent):
-        run(buildah("pull", f"oci-archive:{archive(img.parent)}"))
+        run(buildah("pull", f"oci:{layout().root}:{parent}"))
         if not has_image(parent):
-            raise SystemExit(f"images: {archive(img.parent)} did not load as {parent}")
+            raise SystemExit(f"images: {parent} from {layout().root} did not load as {parent}")
     return parent
 
 
@@ -288,12 +297,11 @@ def fill_wheelhouse(name: str) -> None:
 
 
 def build_one(name: str) -> dict:
-    """Build one image if its archive is missing; returns what was done and how long it took. The key
-    is taken once, before the build: a tree edited during a build is caught by the next build."""
-    out, image_ref = archive(name), ref(name)
-    if out.exists():
-        return {"name": name, "ref": image_ref, "archive": str(out), "built": False, "seconds": 0.0,
-                "bytes": out.stat().st_size}
+    """Build one image unless the layout holds its key; returns what was done and how long it took.
+    The key is taken once, before the build: a tree edited during a build is caught by the next."""
+    image_ref = ref(name)
+    if layout().find(image_ref) is not None:
+        return {"name": name, "ref": image_ref, "built": False, "seconds": 0.0, "bytes": layout().size(image_ref)}
     img = images()[name]
     started = time.monotonic()
     parent = parent_ref(img)
@@ -304,33 +312,35 @@ def build_one(name: str) -> dict:
         args = [a for k, v in (*img.args, (img.from_arg, parent), ("PIP_CACHE", pip_opts)) for a in ("--build-arg", f"{k}={v}")]
         run(buildah("bud", "--isolation", "chroot", "--pull=never", "--layers=false", "-f", str(img.dockerfile),
                     "-t", image_ref, *args, *host_mounts(Path(tmp) / "pip.conf"), str(ROOT)))
-        partial = Path(tmp) / "image.oci.tar"
-        # skopeo, not `buildah push`: OCI destinations gzip every layer unless told to accept
-        # uncompressed ones (buildah push --disable-compression is ignored for oci-archive).
-        run(["skopeo", "copy", "--quiet", "--dest-oci-accept-uncompressed-layers", f"containers-storage:{storage_spec()}{image_ref}",
-             f"oci-archive:{partial}:{image_ref}"])
-        partial.rename(out)
-    return {"name": name, "ref": image_ref, "archive": str(out), "built": True,
-            "seconds": round(time.monotonic() - started, 1), "bytes": out.stat().st_size}
+    # skopeo, not `buildah push`: OCI destinations gzip every layer unless told to accept
+    # uncompressed ones (buildah push --disable-compression is ignored for them).
+    run(["skopeo", "copy", "--quiet", "--dest-oci-accept-uncompressed-layers",
+         f"containers-storage:{storage_spec()}{image_ref}", f"oci:{layout().root}:{image_ref}"])
+    return {"name": name, "ref": image_ref, "built": True, "seconds": round(time.monotonic() - started, 1),
+            "bytes": layout().size(image_ref)}
 
 
 def prune_store() -> None:
-    """Empty buildah's storage but for the current base: an archived image lives in its archive (a
-    child build pulls its parent back in), and older keys are of no use."""
+    """Empty buildah's storage but for the current base: a built image lives in the layout (a child
+    build pulls its parent back in), and older keys are of no use."""
     listed = subprocess.run(buildah("images", "--format", "{{.Name}}:{{.Tag}}"), capture_output=True, text=True,
                             check=True).stdout.split()
-    keep = {base_ref()} | {ref(n) for n in NAMES if not archive(n).exists()}
+    keep = {base_ref()} | {ref(n) for n in NAMES if not built(n)}
     ours = [r for r in listed if r.split("/", 1)[-1].split(":")[0] in (*NAMES, "base") and r not in keep]
     if ours:
         run(buildah("rmi", *ours))
 
 
-def drop_stale_archives(name: str) -> None:
-    """Archives of older keys of an image: a tree only ever needs its current one (they are 5 GB)."""
-    for old in cache_dir().glob(f"{name}-*.oci.tar"):
-        if old != archive(name) and re.fullmatch(rf"{name}-[0-9a-f]{{20}}\.oci\.tar", old.name):
-            log(f"removing {old.name} (an older key)")
-            old.unlink()
+def drop_stale(names: list[str]) -> None:
+    """Older keys of these images leave the layout (with the blobs only they used): a tree needs
+    only its current ones, and torch's are 6.5 GB. Archives of earlier versions of this script too."""
+    current = {ref(n) for n in names}
+    stale = layout().remove(lambda r: r.startswith(tuple(f"{REGISTRY}/{n}:" for n in names)) and r not in current)
+    for r in stale:
+        log(f"dropped {r} (an older key)")
+    for old in [p for n in names for p in cache_dir().glob(f"{n}-*.oci.tar")]:
+        log(f"removing {old.name} (an archive of an earlier version of this script)")
+        old.unlink()
 
 
 def build(names: list[str]) -> None:
@@ -344,11 +354,12 @@ def build(names: list[str]) -> None:
 
 
 def build_locked(names: list[str]) -> None:
+    layout().root.mkdir(parents=True, exist_ok=True)
+    drop_stale(names)
     for name in names:
-        drop_stale_archives(name)
         r = build_one(name)
         print(f"{name}: {'built' if r['built'] else 'cached'} {r['ref']} {r['bytes'] / 2**30:.2f} GiB"
-              f"{' in %.0f s' % r['seconds'] if r['built'] else ''} ({r['archive']})", flush=True)
+              f"{' in %.0f s' % r['seconds'] if r['built'] else ''}", flush=True)
     prune_store()
 
 
@@ -358,14 +369,6 @@ def containerd() -> str:
     return os.environ.get("GLASSBOX_CONTAINERD_ADDRESS", "/run/glassbox/containerd/containerd.sock")
 
 
-def archive_digest(path: Path) -> str:
-    """The manifest digest an OCI archive carries (what containerd records for the image)."""
-    with tarfile.open(path) as tf:
-        member = tf.extractfile("index.json")
-        assert member is not None
-        return json.load(member)["manifests"][0]["digest"]
-
-
 def loaded_digest(image_ref: str) -> Optional[str]:
     out = subprocess.run(["ctr", "-a", containerd(), "-n", "k8s.io", "images", "ls", f"name=={image_ref}"],
                          check=True, capture_output=True, text=True).stdout.splitlines()[1:]
@@ -373,18 +376,27 @@ def loaded_digest(image_ref: str) -> Optional[str]:
 
 
 def load(names: list[str]) -> None:
+    """Import each image into the node's containerd (unpacked for its snapshotter), streamed from the
+    layout; an image containerd already has with the same manifest digest is left alone."""
     for name in names:
-        path, image_ref = archive(name), ref(name)
-        if not path.exists():
-            raise SystemExit(f"images: no archive for {name} ({path}): run `hack/images.sh build {name}` first")
-        if loaded_digest(image_ref) == archive_digest(path):
+        image_ref = ref(name)
+        desc = layout().find(image_ref)
+        if desc is None:
+            raise SystemExit(f"images: {image_ref} is not built: run `hack/images.sh build {name}` first")
+        if loaded_digest(image_ref) == desc["digest"]:
             print(f"{name}: present {image_ref}", flush=True)
             continue
         started = time.monotonic()
-        run(["ctr", "-a", containerd(), "-n", "k8s.io", "images", "import", "--base-name", f"{REGISTRY}/{name}",
-             str(path)])
-        if loaded_digest(image_ref) != archive_digest(path):
-            raise SystemExit(f"images: {image_ref} is not in containerd after the import of {path}")
+        argv = ["ctr", "-a", containerd(), "-n", "k8s.io", "images", "import", "--base-name", f"{REGISTRY}/{name}", "-"]
+        log("$ " + shlex.join(argv) + f" < (the OCI archive of {image_ref})")
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE)
+        assert proc.stdin is not None
+        try:
+            layout().tar_image(image_ref, proc.stdin)
+        finally:
+            proc.stdin.close()
+        if proc.wait() != 0 or loaded_digest(image_ref) != desc["digest"]:
+            raise SystemExit(f"images: {image_ref} is not in containerd after its import (ctr exit {proc.returncode})")
         print(f"{name}: loaded {image_ref} in {time.monotonic() - started:.0f} s", flush=True)
 
 
