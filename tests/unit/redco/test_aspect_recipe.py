@@ -342,7 +342,7 @@ def test_planted_aspect_model_summarises_the_asked_topic_and_not_without_the_asp
     """A 2-layer BART on the weak supervision of 300 four-topic documents (2,400 examples: each
     entity, and its toy-KG neighbour c<entity> whose summary is the same sentence), 400 steps.
     Measured here: ROUGE-1 1.00 with the aspect, 0.25 (= 1/k) with the aspect prefix removed and
-    0.12 with an empty aspect."""
+    0.07 with an empty aspect (pytest -s prints them)."""
     import jax
     import optax
 
