@@ -374,14 +374,17 @@ def test_plan_of_the_tiny_example_lists_every_stage(monkeypatch):
     assert "3 models like this one, trained in order" in render_table(plan)
 
 
-def _chained_stories(n: int, seed: int) -> list[dict]:
-    """The condition names the mood and the four plan words in text order (stage 1 learns to pick
-    them out); the text puts them into the template (stage 2 learns to write it from the plan)."""
+def _chained_stories(n: int, seed: int, plans: int = 30) -> list[dict]:
+    """The condition names the mood and one of `plans` fixed plans by number (stage 1 learns the
+    table number -> four plan words); the text puts the plan into the template (stage 2 learns to
+    write it from the stage text). The plan words are nowhere in the condition itself."""
+    table = [random.Random(1000 + i).sample(PLAN, 4) for i in range(plans)]
     rng = random.Random(seed)
     out = []
     for _ in range(n):
-        w, m = rng.sample(PLAN, 4), rng.choice(MOODS)
-        out.append({"condition": f"a {m} tale of {' '.join(w)}", "plan": w,
+        i, m = rng.randrange(plans), rng.choice(MOODS)
+        w = table[i]
+        out.append({"condition": f"a {m} tale of n{i}", "plan": w,
                     "text": f"the {m} {w[0]} stood by the {w[1]} later the {w[2]} met the {w[3]} at dawn"})
     return out
 
@@ -417,16 +420,17 @@ def _train_stage(tok, stage: int, train: list[dict], steps: int = 300):
 @pytest.mark.slow
 def test_planted_chain_writes_the_text_through_its_stage_text_and_not_from_the_condition_alone():
     """Two tiny trained stages chained (pg.chain): condition -> stage 1 (the plan words) -> stage 2
-    (the text). The chain reaches the held-out texts (BLEU-4 >= 0.8; measured 1.00) while the same
-    stage-2 model from the condition alone, the unconditioned baseline, does not (<= 0.3)."""
+    (the text). The chain reaches the held-out texts (BLEU-4 >= 0.8) while the same stage-2 model
+    from the condition alone, the unconditioned baseline, does not (<= 0.4). Measured here: stage 1
+    plan BLEU 1.00, chained text 1.00, condition alone 0.20 (template words only), 79 s."""
     import sacrebleu
 
     class Tok(_WordTokenizer):
         def __init__(self) -> None:
             super().__init__()
-            self.ids["of"] = self.vocab_size
-            self.words[self.vocab_size] = "of"
-            self.vocab_size += 1
+            for w in ["of"] + [f"n{i}" for i in range(30)]:
+                self.ids[w], self.words[self.vocab_size] = self.vocab_size, w
+                self.vocab_size += 1
 
     tok = Tok()
     train, held = _chained_stories(600, 0), _chained_stories(40, 1)
@@ -437,7 +441,7 @@ def test_planted_chain_writes_the_text_through_its_stage_text_and_not_from_the_c
     plan_bleu = sacrebleu.corpus_bleu([t[0] for t in texts], [[" ".join(e["plan"]) for e in held]]).score / 100
     chained = sacrebleu.corpus_bleu([t[1] for t in texts], refs).score / 100
     alone = sacrebleu.corpus_bleu(stages[1](conds, 0), refs).score / 100
-    assert plan_bleu >= 0.8 and chained >= 0.8 and alone <= 0.3 and chained - alone >= 0.5, (plan_bleu, chained, alone)
+    assert plan_bleu >= 0.8 and chained >= 0.8 and alone <= 0.4 and chained - alone >= 0.5, (plan_bleu, chained, alone)
 
 
 def test_chain_feeds_each_stage_the_condition_and_the_previous_stage_text_and_resamples_letterless_texts():
