@@ -130,7 +130,9 @@ EOF
 
 kserve_config() {
   # RawDeployment (plain Deployment + Service, no Knative), no Ingress or Istio objects. The keys
-  # the controller and its pod mutator parse; values as in KServe's own default ConfigMap.
+  # the controller and its pod mutator parse; values as in KServe's own default ConfigMap, except
+  # the URL: with no ingress, status.url names the predictor Service's cluster DNS name (the
+  # address in-cluster clients use) instead of a host on a gateway that does not exist.
   kubectl_ create namespace "${KSERVE_NS}" --dry-run=client -o yaml | kubectl_ apply -f - >/dev/null
   cat >"${STATE}/kserve-config.yaml" <<EOF
 apiVersion: v1
@@ -141,8 +143,8 @@ metadata:
 data:
   deploy: '{"defaultDeploymentMode": "RawDeployment"}'
   ingress: |-
-    {"ingressGateway": "knative-serving/knative-ingress-gateway", "ingressDomain": "example.com",
-     "ingressClassName": "istio", "domainTemplate": "{{ .Name }}-{{ .Namespace }}.{{ .IngressDomain }}",
+    {"ingressGateway": "knative-serving/knative-ingress-gateway", "ingressDomain": "svc.cluster.local",
+     "ingressClassName": "istio", "domainTemplate": "{{ .Name }}-predictor.{{ .Namespace }}.{{ .IngressDomain }}",
      "urlScheme": "http", "disableIstioVirtualHost": true, "disableIngressCreation": true}
   storageInitializer: |-
     {"image": "${STORAGE_INITIALIZER}", "memoryRequest": "100Mi", "memoryLimit": "1Gi",
