@@ -8,10 +8,8 @@ the engines, not the programs in the pods (tests/real's real-node tests do that)
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -29,39 +27,28 @@ KUBERAY_MANAGERS = ("kuberay-operator",)
 KSERVE_MANAGERS = ("kserve-manager",)
 
 
-@contextlib.contextmanager
-def _engines_cluster() -> Iterator[cluster_support.Cluster]:
-    """A cluster of its own with the engines (GLASSBOX_ENGINES=1 hack/cluster.sh up), torn down after."""
-    saved = os.environ.get("GLASSBOX_ENGINES")
-    os.environ["GLASSBOX_ENGINES"] = "1"
-    try:
-        started = cluster_support.start_cluster(Path(tempfile.mkdtemp(prefix="glassbox-engines-")), name="glassbox-engines")
-    finally:
-        if saved is None:
-            os.environ.pop("GLASSBOX_ENGINES", None)
-        else:
-            os.environ["GLASSBOX_ENGINES"] = saved
-    try:
-        yield started
-    finally:
-        started.stop()
+@dataclass
+class Engines:
+    """The cluster whose engines run, and the S3 server its operator publishes to."""
+
+    cluster: cluster_support.Cluster
+    s3: Any
 
 
 @pytest.fixture(scope="module")
-def engines(request: pytest.FixtureRequest) -> Iterator[cluster_support.Cluster]:
-    """The real cluster of tests/real (real_cluster: KWOK pools beside the real node, engines on)
-    when that fixture exists, else a cluster of our own with the engines on the KWOK pools, or the
-    cluster in KUBECONFIG with GLASSBOX_TEST_USE_EXISTING_CLUSTER=1 (it must run the engines)."""
+def engines_env(request: pytest.FixtureRequest) -> Engines:
+    """tests/real's real_cluster (KWOK pools beside the real node, engines on, S3 on the bridge), or,
+    with GLASSBOX_TEST_USE_EXISTING_CLUSTER=1, the cluster in KUBECONFIG (it must run the engines:
+    GLASSBOX_ENGINES=1 hack/cluster.sh up) and the S3 server of the `s3` fixture."""
     if cluster_support.use_existing():
-        yield cluster_support.existing_cluster()
-        return
-    try:
-        real = request.getfixturevalue("real_cluster")
-    except pytest.FixtureLookupError:
-        with _engines_cluster() as own:
-            yield own
-        return
-    yield getattr(real, "cluster", real)
+        return Engines(cluster_support.existing_cluster(), request.getfixturevalue("s3"))
+    real = request.getfixturevalue("real_cluster")
+    return Engines(real.cluster, real.s3)
+
+
+@pytest.fixture(scope="module")
+def engines(engines_env: Engines) -> cluster_support.Cluster:
+    return engines_env.cluster
 
 
 @pytest.fixture(scope="module")
@@ -79,9 +66,10 @@ def ns(engines: cluster_support.Cluster) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def operator(engines: cluster_support.Cluster, s3: Any, ns: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def operator(engines_env: Engines, ns: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from tests.cluster.operator.conftest import Operator
 
+    engines, s3 = engines_env.cluster, engines_env.s3
     client = s3.client()
     if not client.bucket_exists("glassbox"):
         client.make_bucket("glassbox")
