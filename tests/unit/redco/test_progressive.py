@@ -459,3 +459,22 @@ def test_chain_feeds_each_stage_the_condition_and_the_previous_stage_text_and_re
     assert out == [["x0", "y0"], ["x1", "y1"]]
     assert pg.generate_with_letters(lambda s, a: ["42"] * len(s), ["q"], retries=3) == ["42"]  # gives up after 3
     assert pg.has_letter("é1") and not pg.has_letter("1 2 _ ,")
+
+
+@pytest.mark.parametrize("published,stage,restored", [
+    (None, 1, None),  # a new run
+    ((1, 2), 1, True),  # mid-stage 1: restore it
+    ((1, 4), 2, None),  # stage 1 ended: stage 2 from the model source, stage 1 not retrained
+    ((2, 3), 2, True),
+    ((2, 4), 2, True),  # the last stage ended: restored, only the chain is left
+])
+def test_a_rerun_resumes_at_the_stage_and_step_its_latest_checkpoint_says(published, stage, restored):
+    from glassbox_api.manifest import CheckpointEntry, StagePosition
+    from glassbox_workloads.finetune.stages import resume_point
+
+    entry = None
+    if published:
+        k, s = published
+        entry = CheckpointEntry(step=(k - 1) * 4 + s, tokens=0, path=f"stages/{k}/checkpoints/{s:08d}",
+                                stage=StagePosition(index=k, count=2, step=s, steps=4))
+    assert resume_point(entry, 2, 4) == (stage, entry if restored else None)

@@ -35,6 +35,18 @@ def stage_prefix(stage: int) -> str:
     return f"stages/{stage}"
 
 
+def resume_point(resume: Optional[CheckpointEntry], n_stages: int, steps: int) -> tuple[int, Optional[CheckpointEntry]]:
+    """(stage to train, checkpoint to restore it from): the latest checkpoint's stage restored, or
+    the next stage from the model source when that checkpoint was its stage's last (the last
+    stage's last is restored: the run only has the chain left to do)."""
+    if resume is None:
+        return 1, None
+    pos = resume.stage or StagePosition(index=1, count=n_stages, step=resume.step, steps=steps)
+    if pos.step >= pos.steps and pos.index < n_stages:
+        return pos.index + 1, None
+    return pos.index, resume
+
+
 class StagedWorkload(FinetuneWorkload):
     """ShardedFinetune with recipe progressive: one bart model per stage, trained in order."""
 
@@ -66,15 +78,9 @@ class StagedWorkload(FinetuneWorkload):
         return self.total
 
     def build(self, run: OpenRun) -> int:
-        """The stage to train and its state: after the latest checkpoint's stage when that one was
-        its stage's last (the next stage starts from the model source), else that stage restored."""
-        resume, stage, restore = run.resume, 1, None
-        if resume is not None:
-            pos = resume.stage or StagePosition(index=1, count=self.n_stages, step=resume.step, steps=self.stage_total)
-            stage, restore = pos.index, resume
-            if pos.step >= pos.steps and pos.index < self.n_stages:
-                stage, restore = pos.index + 1, None
-            self.resumed_from = resume.step
+        stage, restore = resume_point(run.resume, self.n_stages, self.stage_total)
+        if run.resume is not None:
+            self.resumed_from = run.resume.step
         self._enter(stage, run.store, restore)
         return self.offset + self.trainer.step
 
@@ -202,4 +208,4 @@ class StagedWorkload(FinetuneWorkload):
                 **({"chain": self.chain} if self.chain else {})}
 
 
-__all__ = ["CHAIN_PREDICTIONS", "StagedWorkload", "VOCAB_FILE", "stage_prefix"]
+__all__ = ["CHAIN_PREDICTIONS", "StagedWorkload", "VOCAB_FILE", "resume_point", "stage_prefix"]
