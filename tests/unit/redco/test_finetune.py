@@ -96,6 +96,11 @@ def test_causal_lm_finetune_starts_from_a_published_hf_llama_checkpoint(tmp_path
     assert m.state == "completed" and [c.step for c in m.checkpoints] == [2, 3]
     assert m.checkpoints[-1].evals["eval_loss"] > 0
     assert np.isfinite(res.history[-1]["loss"])
+    # the operator's ShardedFinetune home reads the shard count from the manifest's final block
+    from glassbox_operator.kinds.shardedfinetune import ShardedFinetuneHome
+
+    assert m.final["modelShards"] == 1
+    assert ShardedFinetuneHome().progress(None, m, run_store.uri())["modelShards"] == 1
     # the finetuned weights are published in HF layout too: transformers loads them
     final = Path(tmp_path / "store" / run_store.uri().split("/store/", 1)[1] / "checkpoints/00000003")
     tuned = transformers.LlamaForCausalLM.from_pretrained(final).eval()

@@ -341,7 +341,7 @@ class FinetuneWorkload(TrainingWorkload[FinetuneResult]):
 
     def final(self, manifest: Manifest) -> dict[str, Any]:
         fit = self.fit
-        return {"loss": fit.history[-1]["loss"] if fit.history else None, "model_shards": self.deployer.mp_size,
+        return {"loss": fit.history[-1]["loss"] if fit.history else None, "modelShards": self.deployer.mp_size,
                 **{k: v for k, v in (fit.evals[-1] if fit.evals else {}).items() if k != "step"},
                 **({"recipe": self.recipe.facts} if self.recipe.facts else {})}
 
