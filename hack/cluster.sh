@@ -279,7 +279,12 @@ delete_cluster() {
 }
 
 # hack/engines.sh for this cluster (its state lives in ${DIR}/engines).
-engines_() { GLASSBOX_CLUSTER_NAME="${NAME}" GLASSBOX_CLUSTER_DIR="${DIR}" "${HACK}/engines.sh" "$@"; }
+# The S3 endpoint as pods see it goes along: KServe's storage initializer downloads from it.
+engines_() {
+  local s3=""
+  if [[ -f "${S3_DIR}/port" ]]; then s3="http://${BIND}:$(cat "${S3_DIR}/port")"; fi
+  GLASSBOX_CLUSTER_NAME="${NAME}" GLASSBOX_CLUSTER_DIR="${DIR}" GLASSBOX_ENGINES_S3_ENDPOINT="${s3}" "${HACK}/engines.sh" "$@"
+}
 
 down() {
   load_paths

@@ -13,13 +13,22 @@
 #   down    delete the webhook configurations (while the cluster answers), stop the processes,
 #           remove the state directory. Safe to repeat.
 #   status  each controller's pid and health
+#   storage-container IMAGE  print the ClusterStorageContainer up registers (KServe's storage
+#           initializer for s3:// URIs, run from IMAGE)
 #   webhooks  print the webhook configurations up registers (makes the certificates and picks the
 #           ports in the state dir if missing; needs no cluster)
 # Environment: the same as hack/cluster.sh (GLASSBOX_CACHE, GLASSBOX_CLUSTER_NAME,
 # GLASSBOX_CLUSTER_DIR) plus
 #   GLASSBOX_ENGINES_KSERVE=0               leave KServe's controller out
-#   GLASSBOX_KSERVE_STORAGE_INITIALIZER     image KServe injects to download STORAGE_URI
-#                                           (default kserve/storage-initializer:${KSERVE_VERSION})
+#   GLASSBOX_ENGINES_S3_ENDPOINT            http://host:port of the S3 server as pods reach it
+#                                           (hack/cluster.sh passes its own): KServe's storage
+#                                           initializer downloads s3:// model URIs from it
+#   GLASSBOX_KSERVE_STORAGE_INITIALIZER     image of that initializer. No registry is reachable
+#                                           here, so the default is the glassbox serving image
+#                                           (hack/images.sh refs serving) running a small
+#                                           downloader (ClusterStorageContainer glassbox-s3);
+#                                           kserve/storage-initializer:${KSERVE_VERSION} where
+#                                           that cannot be computed
 # State (pids, ports, logs, certificates, rendered configs): ${DIR}/engines.
 set -euo pipefail
 
@@ -34,7 +43,7 @@ KUBECONFIG_PATH="${DIR}/kwok/clusters/${NAME}/kubeconfig.yaml"
 STATE="${DIR}/engines"
 CERTS="${STATE}/certs"
 WITH_KSERVE="${GLASSBOX_ENGINES_KSERVE:-1}"
-STORAGE_INITIALIZER="${GLASSBOX_KSERVE_STORAGE_INITIALIZER:-kserve/storage-initializer:${KSERVE_VERSION}}"
+S3_ENDPOINT="${GLASSBOX_ENGINES_S3_ENDPOINT:-}"
 # The namespace KServe's controller reads its inferenceservice-config from (its POD_NAMESPACE).
 KSERVE_NS=kserve
 # Webhook configuration names: ours, so down deletes exactly these.
@@ -128,7 +137,67 @@ EOF
   start jobset-controller -- "${B[jobset-controller]}" --config "${STATE}/jobset-config.yaml" --zap-devel=false
 }
 
+# The image of KServe's storage initializer (see GLASSBOX_KSERVE_STORAGE_INITIALIZER above).
+storage_initializer() {
+  local ref
+  if [[ -n "${GLASSBOX_KSERVE_STORAGE_INITIALIZER:-}" ]]; then echo "${GLASSBOX_KSERVE_STORAGE_INITIALIZER}"; return; fi
+  if ref="$("${HACK}/images.sh" refs serving 2>/dev/null)" && [[ "${ref}" == serving=* ]]; then echo "${ref#serving=}"; return; fi
+  echo "kserve/storage-initializer:${KSERVE_VERSION}"
+}
+
+# KServe's storage-initializer contract (args: SOURCE_URI DEST_DIR; the credentials in
+# AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY and the endpoint in AWS_ENDPOINT_URL, set by KServe's pod
+# webhook from the service account's Secret and this ConfigMap) with the minio client every
+# glassbox image has: every object under the URI's prefix.
+# shellcheck disable=SC2016
+DOWNLOADER='import os, sys, urllib.parse as u
+from pathlib import Path
+from minio import Minio
+src, dest = sys.argv[1], Path(sys.argv[2])
+s, ep = u.urlparse(src), u.urlparse(os.environ["AWS_ENDPOINT_URL"])
+prefix = s.path.strip("/")
+c = Minio(ep.netloc, access_key=os.environ["AWS_ACCESS_KEY_ID"], secret_key=os.environ["AWS_SECRET_ACCESS_KEY"], secure=ep.scheme == "https")
+n = 0
+for o in c.list_objects(s.netloc, prefix=prefix + "/", recursive=True):
+    c.fget_object(s.netloc, o.object_name, str(dest / o.object_name[len(prefix) + 1:]))
+    n += 1
+print(f"storage-initializer: {n} objects from {src} to {dest}")
+sys.exit(0 if n else 1)'
+
+# storage_container IMAGE: the ClusterStorageContainer that runs DOWNLOADER for s3:// URIs, under
+# the restricted Pod Security profile (KServe's own init container sets no securityContext).
+storage_container() {
+  local py
+  py="$(python3 -c 'import json, sys; print(json.dumps(sys.argv[1]))' "${DOWNLOADER}")"
+  cat <<EOF
+apiVersion: serving.kserve.io/v1alpha1
+kind: ClusterStorageContainer
+metadata:
+  name: glassbox-s3
+spec:
+  supportedUriFormats: [{prefix: "s3://"}]
+  workloadType: initContainer
+  container:
+    name: storage-initializer
+    image: $1
+    imagePullPolicy: IfNotPresent
+    command: ["python", "-c", ${py}]
+    securityContext:
+      runAsNonRoot: true
+      runAsUser: 65532
+      allowPrivilegeEscalation: false
+      capabilities: {drop: [ALL]}
+      seccompProfile: {type: RuntimeDefault}
+EOF
+}
+
 kserve_config() {
+  local image s3_host="" s3_https=0
+  image="$(storage_initializer)"
+  if [[ -n "${S3_ENDPOINT}" ]]; then
+    s3_host="${S3_ENDPOINT#*://}"
+    if [[ "${S3_ENDPOINT}" == https://* ]]; then s3_https=1; fi
+  fi
   # RawDeployment (plain Deployment + Service, no Knative), no Ingress or Istio objects. The keys
   # the controller and its pod mutator parse; values as in KServe's own default ConfigMap, except
   # the URL: with no ingress, status.url names the predictor Service's cluster DNS name (the
@@ -147,7 +216,7 @@ data:
      "ingressClassName": "istio", "domainTemplate": "{{ .Name }}-predictor.{{ .Namespace }}.{{ .IngressDomain }}",
      "urlScheme": "http", "disableIstioVirtualHost": true, "disableIngressCreation": true}
   storageInitializer: |-
-    {"image": "${STORAGE_INITIALIZER}", "memoryRequest": "100Mi", "memoryLimit": "1Gi",
+    {"image": "${image}", "memoryRequest": "100Mi", "memoryLimit": "1Gi",
      "cpuRequest": "100m", "cpuLimit": "1", "caBundleConfigMapName": "",
      "caBundleVolumeMountPath": "/etc/ssl/custom-certs", "enableDirectPvcVolumeMount": true,
      "enableModelcar": false, "cpuModelcar": "10m", "memoryModelcar": "15Mi", "uidModelcar": 1010}
@@ -155,17 +224,22 @@ data:
     {"storageSpecSecretName": "storage-config",
      "storageSecretNameAnnotation": "serving.kserve.io/storageSecretName",
      "gcs": {"gcsCredentialFileName": "gcloud-application-credentials.json"},
-     "s3": {"s3AccessKeyIDName": "AWS_ACCESS_KEY_ID", "s3SecretAccessKeyName": "AWS_SECRET_ACCESS_KEY"}}
+     "s3": {"s3AccessKeyIDName": "AWS_ACCESS_KEY_ID", "s3SecretAccessKeyName": "AWS_SECRET_ACCESS_KEY",
+            "s3Endpoint": "${s3_host}", "s3UseHttps": "${s3_https}", "s3VerifySSL": "${s3_https}"}}
   agent: '{"image": "kserve/agent:${KSERVE_VERSION}", "memoryRequest": "100Mi", "memoryLimit": "1Gi", "cpuRequest": "100m", "cpuLimit": "1"}'
   logger: '{"image": "kserve/agent:${KSERVE_VERSION}", "memoryRequest": "100Mi", "memoryLimit": "1Gi", "cpuRequest": "100m", "cpuLimit": "1", "defaultUrl": "http://default-broker"}'
   batcher: '{"image": "kserve/agent:${KSERVE_VERSION}", "memoryRequest": "1Gi", "memoryLimit": "1Gi", "cpuRequest": "1", "cpuLimit": "1", "maxBatchSize": "32", "maxLatency": "5000"}'
   router: '{"image": "kserve/router:${KSERVE_VERSION}", "memoryRequest": "100Mi", "memoryLimit": "1Gi", "cpuRequest": "100m", "cpuLimit": "1", "imagePullPolicy": "IfNotPresent"}'
   explainers: '{"art": {"image": "kserve/art-explainer", "defaultImageVersion": "${KSERVE_VERSION}"}}'
   metricsAggregator: '{"enableMetricAggregation": "false", "enablePrometheusScraping": "false"}'
-  localModel: '{"enabled": false, "jobNamespace": "kserve-localmodel-jobs", "defaultJobImage": "${STORAGE_INITIALIZER}", "fsGroup": 1000}'
+  localModel: '{"enabled": false, "jobNamespace": "kserve-localmodel-jobs", "defaultJobImage": "${image}", "fsGroup": 1000}'
   security: '{"autoMountServiceAccountToken": true}'
 EOF
   kubectl_ apply --server-side --field-manager=glassbox-engines -f "${STATE}/kserve-config.yaml" >/dev/null
+  if [[ "${image}" != kserve/* ]]; then
+    storage_container "${image}" >"${STATE}/storage-container.yaml"
+    kubectl_ apply --server-side --force-conflicts --field-manager=glassbox-engines -f "${STATE}/storage-container.yaml" >/dev/null
+  fi
 }
 
 start_kserve() {
@@ -323,5 +397,6 @@ case "${1:-}" in
   down) down ;;
   status) status ;;
   webhooks) mkdir -p "${STATE}"; make_certs; webhooks_yaml ;;
-  *) echo "usage: $0 up|down|status|webhooks" >&2; exit 2 ;;
+  storage-container) storage_container "${2:?usage: $0 storage-container IMAGE}" ;;
+  *) echo "usage: $0 up|down|status|webhooks|storage-container IMAGE" >&2; exit 2 ;;
 esac
