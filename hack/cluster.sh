@@ -282,7 +282,7 @@ delete_cluster() {
 # The S3 endpoint as pods see it goes along: KServe's storage initializer downloads from it.
 engines_() {
   local s3=""
-  if [[ -f "${S3_DIR}/port" ]]; then s3="http://${BIND}:$(cat "${S3_DIR}/port")"; fi
+  if [[ -f "${S3_DIR}/port" ]]; then s3="http://${S3_BIND}:$(cat "${S3_DIR}/port")"; fi
   GLASSBOX_CLUSTER_NAME="${NAME}" GLASSBOX_CLUSTER_DIR="${DIR}" GLASSBOX_ENGINES_S3_ENDPOINT="${s3}" "${HACK}/engines.sh" "$@"
 }
 
