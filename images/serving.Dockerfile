@@ -1,6 +1,6 @@
 # Model servers of ScorerService and DialogBot (KServe's ModelServer, the InferenceService predictor
-# container `kserve-container`): the torch image plus the serve extra's pins. FROM the torch image,
-# so its 4 GB of layers are shared (pulled and stored once per node) and this build takes seconds;
+# container `kserve-container`): the torch image plus the serve extra. FROM the torch image, so its
+# 6 GB of layers are shared (stored and pulled once per node) and this build takes a minute;
 # glassbox itself comes from the torch image.
 # Build from the repository root, after the torch image:
 #   docker build -f images/serving.Dockerfile --build-arg TORCH_IMAGE=glassbox/torch -t glassbox/serving .
@@ -9,11 +9,10 @@ FROM ${TORCH_IMAGE}
 # pip's cache stays out of the layers (see torch.Dockerfile).
 ARG PIP_CACHE=--no-cache-dir
 USER 0:0
-COPY pyproject.toml /tmp/glassbox-pyproject.toml
-RUN python3 -c 'import tomllib; x = tomllib.load(open("/tmp/glassbox-pyproject.toml", "rb")); \
-print("\n".join(x["project"]["optional-dependencies"]["serve"]))' > /tmp/serve.txt \
- && pip install ${PIP_CACHE} -r /tmp/serve.txt \
- && rm /tmp/serve.txt /tmp/glassbox-pyproject.toml
+COPY pyproject.toml images/requirements.py /tmp/glassbox-deps/
+RUN python3 /tmp/glassbox-deps/requirements.py --no-base serve > /tmp/glassbox-deps/requirements.txt \
+ && pip install ${PIP_CACHE} -r /tmp/glassbox-deps/requirements.txt \
+ && rm -rf /tmp/glassbox-deps
 USER 65532:65532
 WORKDIR /home/glassbox
 ENTRYPOINT ["python", "-m", "glassbox_workloads"]

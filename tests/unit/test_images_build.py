@@ -31,7 +31,8 @@ def images(monkeypatch):
 @pytest.fixture()
 def tree(images, tmp_path, monkeypatch):
     """A copy of the files the torch and serving images are made of, as the module's ROOT."""
-    for rel in ("images/torch.Dockerfile", "images/serving.Dockerfile", "pyproject.toml", "README.md", "hack/assets.sh"):
+    for rel in ("images/torch.Dockerfile", "images/serving.Dockerfile", "images/requirements.py", "pyproject.toml", "README.md",
+                "hack/assets.sh"):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / rel, tmp_path / rel)
     for pkg in ("api", "operator", "workloads", "ui"):
@@ -161,3 +162,39 @@ def test_commands_combine_and_run_in_order(images, capsys) -> None:
 def test_a_name_before_a_command_is_refused(images) -> None:
     assert images.main(["torch", "build"]) == 2
     assert images.main([]) == 2
+
+
+@pytest.fixture()
+def requirements_mod(monkeypatch):
+    spec = importlib.util.spec_from_file_location("glassbox_images_requirements", ROOT / "images" / "requirements.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, mod)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+PROJECT = {"name": "glassbox", "dependencies": ["pydantic>=2"],
+           "optional-dependencies": {"a": ["x==1", "y[extra]>=2; python_version>'3'"], "b": ["z==3", "glassbox[a]"],
+                                     "c": ["x==1", "w==4"]}}
+
+
+def test_requirements_are_the_base_then_each_extra_with_self_references_resolved(requirements_mod) -> None:
+    assert requirements_mod.requirements(PROJECT, ["b", "c"]) == ["pydantic>=2", "z==3", "x==1", "y[extra]>=2; python_version>'3'", "w==4"]
+    assert requirements_mod.requirements(PROJECT, ["--no-base", "c"]) == ["x==1", "w==4"]
+
+
+def test_requirements_pick_named_packages_of_an_extra_and_refuse_unknown_ones(requirements_mod) -> None:
+    assert requirements_mod.requirements(PROJECT, ["--no-base", "a:y"]) == ["y[extra]>=2; python_version>'3'"]
+    with pytest.raises(SystemExit, match="extra a has no nope"):
+        requirements_mod.requirements(PROJECT, ["a:nope"])
+    with pytest.raises(SystemExit, match="no extra 'd'"):
+        requirements_mod.requirements(PROJECT, ["d"])
+
+
+def test_jax_image_requirements_bring_no_torch(requirements_mod) -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    args = re.search(r"requirements\.py (.+?) >", (ROOT / "images/jax.Dockerfile").read_text()).group(1).split()
+    names = {requirements_mod.name_of(r) for r in requirements_mod.requirements(project, args)}
+    assert {"jax", "flax", "optax", "spacy", "scikit-learn", "nltk", "prometheus-client"} <= names
+    assert not names & {"torch", "bert-score", "transformers"}
