@@ -11,8 +11,10 @@
     hack/images.sh key [NAMES]     `name=key` lines
 Commands combine: `hack/images.sh build load` builds what is missing, then loads every image.
 
-NAMES default to every image: operator, torch, jax, serving (the ones the chart's defaults and the
-operator render). Why each piece:
+NAMES default to every image the chart's defaults and the operator render: operator, torch, jax,
+serving. torch and jax are built FROM torch-deps and jax-deps (their dependencies, keyed by what they
+copy: pyproject.toml, not the sources), so a source change rebuilds a small layer, not 6 GB; serving
+is built FROM torch. Parents are built first when missing. Why each piece:
 - Keys: a sha256 over exactly what goes in (the Dockerfile, the build args, the files its COPY lines
   name, the key of the image it is FROM), so an unchanged tree is never rebuilt and a changed one
   always is. Images live in GLASSBOX_CACHE/images/oci (default ~/.cache/glassbox/images/oci), an OCI
@@ -53,7 +55,7 @@ from imagelayout import Layout  # noqa: E402  (hack/ is not a package)
 
 ROOT = Path(__file__).resolve().parents[1]
 REGISTRY = "glassbox.local"
-NAMES = ("operator", "torch", "jax", "serving")
+NAMES = ("operator", "torch", "jax", "serving")  # what the chart and the operator run
 KEY_VERSION = "glassbox-images 2"  # 2: uncompressed layers
 BASE_KEY_VERSION = "glassbox-images 1"
 # Files a COPY never takes (.dockerignore leaves them out of the build context too).
@@ -83,11 +85,15 @@ class Image:
 
 
 def images() -> dict[str, Image]:
+    """Every image images/ builds: the four the chart and the operator name, and the dependency
+    images torch and jax are built FROM (so a source change rebuilds only glassbox's own layer)."""
     jax_extra = os.environ.get("GLASSBOX_IMAGES_JAX_EXTRA", "cpu")
     return {
         "operator": Image("operator", "BASE", "base"),
-        "torch": Image("torch", "BASE", "base"),
-        "jax": Image("jax", "BASE", "base", (("JAX_EXTRA", jax_extra),)),
+        "torch-deps": Image("torch-deps", "BASE", "base"),
+        "torch": Image("torch", "TORCH_DEPS_IMAGE", "torch-deps"),
+        "jax-deps": Image("jax-deps", "BASE", "base", (("JAX_EXTRA", jax_extra),)),
+        "jax": Image("jax", "JAX_DEPS_IMAGE", "jax-deps"),
         "serving": Image("serving", "TORCH_IMAGE", "torch"),
     }
 
@@ -266,8 +272,8 @@ def parent_ref(img: Image) -> str:
 
 def wheelhouse_requirements(name: str) -> list[str]:
     """What the host downloads into the wheelhouse before building an image: torch (the train
-    extra's pin, the one images/torch.Dockerfile installs) with its dependencies, for torch."""
-    if name != "torch":
+    extra's pin, the one images/torch-deps.Dockerfile installs) with its dependencies."""
+    if name != "torch-deps":
         return []
     import tomllib
 
@@ -325,8 +331,8 @@ def prune_store() -> None:
     build pulls its parent back in), and older keys are of no use."""
     listed = subprocess.run(buildah("images", "--format", "{{.Name}}:{{.Tag}}"), capture_output=True, text=True,
                             check=True).stdout.split()
-    keep = {base_ref()} | {ref(n) for n in NAMES if not built(n)}
-    ours = [r for r in listed if r.split("/", 1)[-1].split(":")[0] in (*NAMES, "base") and r not in keep]
+    keep = {base_ref()} | {ref(n) for n in images() if not built(n)}
+    ours = [r for r in listed if r.split("/", 1)[-1].split(":")[0] in (*images(), "base") and r not in keep]
     if ours:
         run(buildah("rmi", *ours))
 
@@ -355,7 +361,7 @@ def build(names: list[str]) -> None:
 
 def build_locked(names: list[str]) -> None:
     layout().root.mkdir(parents=True, exist_ok=True)
-    drop_stale(names)
+    drop_stale(list(images()))
     for name in names:
         r = build_one(name)
         print(f"{name}: {'built' if r['built'] else 'cached'} {r['ref']} {r['bytes'] / 2**30:.2f} GiB"

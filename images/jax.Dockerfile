@@ -1,26 +1,14 @@
-# Workload image for ShardedFinetune (JAX). No torch: the recipes' text tools come from the recipes
-# extra (scikit-learn, NLTK with Punkt, spaCy and its English pipeline, sacrebleu), not the metrics
-# extra, whose bert-score would bring torch's 4 GB.
-# JAX_EXTRA picks jax's accelerator build: tpu (default, TPU VMs), cuda13 (NVIDIA GPUs: no CUDA base
-# image needed, the CUDA libraries come as nvidia-* wheels), cpu (hack/images.sh's test image).
-# Build from the repository root: docker build -f images/jax.Dockerfile -t glassbox/jax .
-# BASE and the order of the layers: see torch.Dockerfile.
-ARG BASE=python:3.11-slim
-FROM ${BASE}
-# pip's cache stays out of the layers (see torch.Dockerfile).
+# Workload image for ShardedFinetune (JAX): glassbox installed without dependencies over
+# images/jax-deps.Dockerfile (jax for JAX_EXTRA's accelerator, flax, optax, the recipes' text tools
+# and language data), so a source change rebuilds only this layer.
+# Build from the repository root, after the deps image:
+#   docker build -f images/jax-deps.Dockerfile -t glassbox/jax-deps .
+#   docker build -f images/jax.Dockerfile --build-arg JAX_DEPS_IMAGE=glassbox/jax-deps -t glassbox/jax .
+ARG JAX_DEPS_IMAGE=ghcr.io/glassbox/jax-deps:0.1.0
+FROM ${JAX_DEPS_IMAGE}
+# pip's cache stays out of the layers (see torch-deps.Dockerfile).
 ARG PIP_CACHE=--no-cache-dir
-ARG JAX_EXTRA=tpu
-RUN printf 'path-include=/usr/share/man/man5/*\n' > /etc/dpkg/dpkg.cfg.d/zz-glassbox-man \
- && python3 -m venv /opt/glassbox \
- && useradd --uid 65532 --create-home --shell /usr/sbin/nologin glassbox
-ENV PATH=/opt/glassbox/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
-COPY pyproject.toml images/requirements.py /tmp/glassbox-deps/
-RUN python3 /tmp/glassbox-deps/requirements.py jax recipes train:prometheus-client > /tmp/glassbox-deps/requirements.txt \
- && pip install ${PIP_CACHE} -r /tmp/glassbox-deps/requirements.txt "jax[${JAX_EXTRA}]==0.10.2" \
- && rm -rf /tmp/glassbox-deps
-COPY hack/assets.sh /tmp/glassbox-assets/hack/assets.sh
-RUN PIP_NO_CACHE_DIR=1 VENV=/opt/glassbox bash /tmp/glassbox-assets/hack/assets.sh \
- && rm -rf /var/lib/apt/lists/* /tmp/glassbox-assets
+USER 0:0
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY api api

@@ -1,10 +1,10 @@
 # The operator image: the API, the operator and `glassbox ui` (the `ui` extra: Starlette, uvicorn; the
 # chart's ui.enabled runs it from this image); no torch, no JAX, so it starts in a second.
 # Build from the repository root: docker build -f images/operator.Dockerfile -t glassbox/operator .
-# BASE and the order of the layers: see torch.Dockerfile.
+# BASE and the order of the layers: see torch-deps.Dockerfile.
 ARG BASE=python:3.11-slim
 FROM ${BASE} AS build
-# pip's cache stays out of the layers (see torch.Dockerfile).
+# pip's cache stays out of the layers (see torch-deps.Dockerfile).
 ARG PIP_CACHE=--no-cache-dir
 ENV PATH=/opt/glassbox/bin:$PATH
 # The dependencies first (the operator and ui extras' pins), in a layer that a source change keeps.

@@ -6,7 +6,7 @@
 #   docker build -f images/serving.Dockerfile --build-arg TORCH_IMAGE=glassbox/torch -t glassbox/serving .
 ARG TORCH_IMAGE=ghcr.io/glassbox/torch:0.1.0
 FROM ${TORCH_IMAGE}
-# pip's cache stays out of the layers (see torch.Dockerfile).
+# pip's cache stays out of the layers (see torch-deps.Dockerfile).
 ARG PIP_CACHE=--no-cache-dir
 USER 0:0
 COPY pyproject.toml images/requirements.py /tmp/glassbox-deps/

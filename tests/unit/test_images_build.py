@@ -31,8 +31,8 @@ def images(monkeypatch):
 @pytest.fixture()
 def tree(images, tmp_path, monkeypatch):
     """A copy of the files the torch and serving images are made of, as the module's ROOT."""
-    for rel in ("images/torch.Dockerfile", "images/serving.Dockerfile", "images/requirements.py", "pyproject.toml", "README.md",
-                "hack/assets.sh"):
+    for rel in ("images/torch.Dockerfile", "images/torch-deps.Dockerfile", "images/serving.Dockerfile",
+                "images/requirements.py", "pyproject.toml", "README.md", "hack/assets.sh"):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / rel, tmp_path / rel)
     for pkg in ("api", "operator", "workloads", "ui"):
@@ -77,18 +77,24 @@ def test_key_changes_with_a_renamed_file_of_the_same_content(images, tree) -> No
     assert images.key("torch") != before
 
 
-def test_serving_key_follows_the_torch_image_it_is_built_from(images, tree) -> None:
-    serving, torch = images.key("serving"), images.key("torch")
-    (tree / "hack" / "assets.sh").write_text("#!/bin/sh\n")  # copied by torch only
-    assert images.key("torch") != torch and images.key("serving") != serving
+def test_keys_follow_the_images_they_are_built_from(images, tree) -> None:
+    serving, torch, deps = images.key("serving"), images.key("torch"), images.key("torch-deps")
+    (tree / "hack" / "assets.sh").write_text("#!/bin/sh\n")  # copied by torch-deps only
+    assert images.key("torch-deps") != deps and images.key("torch") != torch and images.key("serving") != serving
+
+
+def test_a_source_change_leaves_the_dependency_image_as_it_was(images, tree) -> None:
+    deps, torch = images.key("torch-deps"), images.key("torch")
+    (tree / "workloads" / "pkg" / "mod.py").write_text("x = 3\n")
+    assert images.key("torch-deps") == deps and images.key("torch") != torch
 
 
 def test_key_follows_the_build_args(images, tree, monkeypatch) -> None:
     monkeypatch.setenv("GLASSBOX_IMAGES_JAX_EXTRA", "cpu")
-    (tree / "images" / "jax.Dockerfile").write_text("FROM ${BASE}\nCOPY api api\nUSER 65532:65532\n")
-    cpu = images.key("jax")
+    (tree / "images" / "jax-deps.Dockerfile").write_text("FROM ${BASE}\nCOPY api api\nUSER 65532:65532\n")
+    cpu = images.key("jax-deps")
     monkeypatch.setenv("GLASSBOX_IMAGES_JAX_EXTRA", "tpu")
-    assert images.key("jax") != cpu
+    assert images.key("jax-deps") != cpu
 
 
 def test_a_copied_path_that_does_not_exist_is_refused_by_name(images, tree) -> None:
@@ -124,7 +130,7 @@ def test_mounts_are_read_only_but_the_pip_cache(images, tmp_path, monkeypatch) -
 def test_torch_dockerfile_pins_the_torch_of_the_train_extra() -> None:
     train = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["train"]
     pin = next(r for r in train if r.startswith("torch=="))
-    assert re.search(rf'pip install \S* ?"{re.escape(pin)}"', (ROOT / "images/torch.Dockerfile").read_text())
+    assert re.search(rf'pip install \S* ?"{re.escape(pin)}"', (ROOT / "images/torch-deps.Dockerfile").read_text())
 
 
 def test_values_point_the_chart_at_the_built_refs_and_the_chart_accepts_them(images) -> None:
@@ -147,10 +153,10 @@ def test_unknown_image_name_is_refused(images, capsys) -> None:
     assert "unknown image(s) pytorch" in capsys.readouterr().err
 
 
-def test_wheelhouse_holds_the_torch_pin_for_the_torch_image_only(images) -> None:
+def test_wheelhouse_holds_the_torch_pin_for_the_torch_dependency_image_only(images) -> None:
     train = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["train"]
-    assert images.wheelhouse_requirements("torch") == [r for r in train if r.startswith("torch==")]
-    assert all(images.wheelhouse_requirements(n) == [] for n in ("operator", "jax", "serving"))
+    assert images.wheelhouse_requirements("torch-deps") == [r for r in train if r.startswith("torch==")]
+    assert all(images.wheelhouse_requirements(n) == [] for n in images.images() if n != "torch-deps")
 
 
 def test_commands_combine_and_run_in_order(images, capsys) -> None:
@@ -194,7 +200,7 @@ def test_requirements_pick_named_packages_of_an_extra_and_refuse_unknown_ones(re
 
 def test_jax_image_requirements_bring_no_torch(requirements_mod) -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    args = re.search(r"requirements\.py (.+?) >", (ROOT / "images/jax.Dockerfile").read_text()).group(1).split()
+    args = re.search(r"requirements\.py (.+?) >", (ROOT / "images/jax-deps.Dockerfile").read_text()).group(1).split()
     names = {requirements_mod.name_of(r) for r in requirements_mod.requirements(project, args)}
     assert {"jax", "flax", "optax", "spacy", "scikit-learn", "nltk", "prometheus-client"} <= names
     assert not names & {"torch", "bert-score", "transformers"}

@@ -34,11 +34,11 @@ def test_workload_images_run_as_the_pods_uid(dockerfile: Path) -> None:
 
 
 def from_chain(dockerfile: Path) -> list[Path]:
-    """The Dockerfile and those of the glassbox images it is built FROM (serving FROM torch): a
-    passwd entry made in a parent image is in the child too."""
+    """The Dockerfile and those of the glassbox images it is built FROM (serving FROM torch FROM
+    torch-deps; the default of the ARG its FROM names): a passwd entry made in a parent is in the child."""
     chain = [dockerfile]
-    for name in re.findall(r"^ARG (\w+)_IMAGE=", dockerfile.read_text(), flags=re.M):
-        chain += from_chain(ROOT / "images" / f"{name.lower()}.Dockerfile")
+    for name in re.findall(r"^ARG \w+_IMAGE=\S*/glassbox/([\w-]+):", dockerfile.read_text(), flags=re.M):
+        chain += from_chain(ROOT / "images" / f"{name}.Dockerfile")
     return chain
 
 
@@ -65,8 +65,14 @@ def test_every_rendered_image_has_a_dockerfile_in_images(family: str) -> None:
     assert (ROOT / "images" / f"{family}.Dockerfile").is_file(), f"{ref} has no images/{family}.Dockerfile"
 
 
-def test_no_dockerfile_without_a_rendered_image() -> None:
-    assert {p.name.removesuffix(".Dockerfile") for p in IMAGES} == set(rendered_images())
+def test_no_dockerfile_without_a_rendered_image_but_the_dependency_images_they_are_built_from() -> None:
+    """images/<x>-deps.Dockerfile: what <x> is built FROM (its dependencies), never rendered itself."""
+    names = {p.name.removesuffix(".Dockerfile") for p in IMAGES}
+    deps = {n for n in names if n.endswith("-deps")}
+    assert names - deps == set(rendered_images())
+    for d in deps:
+        parent = d.removesuffix("-deps")
+        assert ROOT / "images" / f"{d}.Dockerfile" in from_chain(ROOT / "images" / f"{parent}.Dockerfile")
 
 
 @pytest.mark.parametrize("dockerfile", IMAGES, ids=lambda p: p.name)
