@@ -67,8 +67,10 @@ class Layout:
                 path.unlink()
         return gone
 
-    def tar_image(self, ref: str, out: IO[bytes]) -> None:
-        """Write one image as an OCI archive to out (a pipe): blobs are streamed, not copied."""
+    def tar_image(self, ref: str, out: IO[bytes], have: frozenset[str] = frozenset()) -> None:
+        """Write one image as an OCI archive to out (a pipe): blobs are streamed, not copied. Layers
+        whose digest is in `have` are left out: containerd's import takes the ones its content store
+        already holds from there (a torch image after a source change sends one small layer, not 6 GB)."""
         desc = self.find(ref)
         if desc is None:
             raise KeyError(ref)
@@ -79,8 +81,9 @@ class Layout:
                 info.size = len(data)
                 tf.addfile(info, io.BytesIO(data))
             seen: set[str] = set()
+            manifest_and_config = self.blobs_of(desc)[:2]
             for digest in self.blobs_of(desc):
-                if digest not in seen:
+                if digest not in seen and (digest in manifest_and_config or digest not in have):
                     seen.add(digest)
                     algo, _, hexa = digest.partition(":")
                     tf.add(str(self.blob(digest)), arcname=f"blobs/{algo}/{hexa}", recursive=False)

@@ -381,9 +381,17 @@ def loaded_digest(image_ref: str) -> Optional[str]:
     return out[0].split()[2] if out else None
 
 
+def content_digests() -> frozenset[str]:
+    """The blobs containerd's content store holds (what an import need not send again)."""
+    out = subprocess.run(["ctr", "-a", containerd(), "-n", "k8s.io", "content", "ls", "-q"],
+                         check=True, capture_output=True, text=True).stdout
+    return frozenset(out.split())
+
+
 def load(names: list[str]) -> None:
     """Import each image into the node's containerd (unpacked for its snapshotter), streamed from the
-    layout; an image containerd already has with the same manifest digest is left alone."""
+    layout without the layers containerd already holds; an image containerd already has with the
+    same manifest digest is left alone."""
     for name in names:
         image_ref = ref(name)
         desc = layout().find(image_ref)
@@ -398,7 +406,7 @@ def load(names: list[str]) -> None:
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE)
         assert proc.stdin is not None
         try:
-            layout().tar_image(image_ref, proc.stdin)
+            layout().tar_image(image_ref, proc.stdin, have=content_digests())
         finally:
             proc.stdin.close()
         if proc.wait() != 0 or loaded_digest(image_ref) != desc["digest"]:

@@ -82,3 +82,14 @@ def test_tar_image_is_an_oci_archive_of_that_image_only(layout_mod, tmp_path) ->
     assert lay.size("glassbox.local/serving:bbb") == sum(lay.blob(d).stat().st_size for d in lay.blobs_of(serving))
     with pytest.raises(KeyError):
         lay.tar_image("glassbox.local/torch:nope", io.BytesIO())
+
+
+def test_tar_image_leaves_out_the_layers_containerd_has_but_never_manifest_or_config(layout_mod, tmp_path) -> None:
+    serving = add_image(tmp_path, "glassbox.local/serving:bbb", [b"torch layer", b"kserve layer"])
+    lay = layout_mod.Layout(tmp_path)
+    manifest, config, torch_layer, kserve_layer = lay.blobs_of(serving)
+    out = io.BytesIO()
+    lay.tar_image("glassbox.local/serving:bbb", out, have=frozenset({manifest, config, torch_layer}))
+    with tarfile.open(fileobj=io.BytesIO(out.getvalue())) as tf:
+        blobs = {n.rsplit("/", 1)[-1] for n in tf.getnames() if n.startswith("blobs/")}
+    assert blobs == {d.split(":")[1] for d in (manifest, config, kserve_layer)}
