@@ -1,0 +1,150 @@
+"""A user's path, for real: `helm install` glassbox (the operator a pod on the real node), `kubectl
+apply` the tiny PretrainRun example edited for the real pool, and it trains in real containers,
+publishing checkpoints and a manifest to the real S3 server; on a Job, on a two-worker torchrun
+JobSet, and through the loss of its pod mid-run (retried, resumed from the latest checkpoint)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.support import bins, realchart
+from tests.support.node import RealCluster
+from tests.support.realchart import Release
+
+pytestmark = pytest.mark.slow
+
+EXAMPLE = bins.REPO / "examples" / "pretrain-tiny.yaml"
+
+
+@pytest.fixture(scope="module")
+def release(real_cluster: RealCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Release]:
+    installed = realchart.install(real_cluster, tmp_path_factory.mktemp("chart"))
+    yield installed
+    realchart.uninstall(real_cluster, installed)
+
+
+def tiny_example(name: str, *, backend: str = "job", workers: int = 1, max_steps: int = 12,
+                 every: int = 6) -> dict[str, Any]:
+    """examples/pretrain-tiny.yaml on the real pool: sized for its 2 CPUs, a few steps."""
+    doc = yaml.safe_load(EXAMPLE.read_text())
+    doc["metadata"]["name"] = name
+    spec = doc["spec"]
+    spec["resources"] = {"backend": backend, "workers": workers, "accelerator": "real",
+                         "cpu": "500m" if workers > 1 else "1", "memory": "3Gi"}
+    spec["training"].update(maxSteps=max_steps, warmupSteps=2)
+    spec["checkpoint"]["everySteps"] = every
+    spec["analysis"]["memorization"]["enabled"] = False
+    spec["failurePolicy"] = {"maxRetries": 2, "backoffSeconds": 1}
+    return doc
+
+
+def apply(real: RealCluster, release: Release, doc: dict[str, Any], tmp_path: Path) -> None:
+    """`kubectl apply -f` a file, as a user would."""
+    path = tmp_path / f"{doc['metadata']['name']}.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    real.cluster.kubectl("apply", "-n", release.workloads, "-f", str(path))
+
+
+def status(real: RealCluster, release: Release, name: str) -> dict[str, Any]:
+    return (real.cluster.get("pretrainrun", name, release.workloads) or {}).get("status") or {}
+
+
+def wait_phase(real: RealCluster, release: Release, name: str, phase: str, timeout: float) -> dict[str, Any]:
+    def reached() -> dict[str, Any] | None:
+        st = status(real, release, name)
+        if st.get("phase") == "Failed" and phase != "Failed":
+            raise AssertionError(f"{name} Failed: {st.get('message')}")
+        return st if st.get("phase") == phase else None
+
+    try:
+        return real.cluster.wait_for(reached, timeout=timeout, interval=2, what=f"{name} {phase}")
+    except (TimeoutError, AssertionError) as exc:
+        raise AssertionError(f"{exc}\n{realchart.diagnostics(real, release)}") from None
+
+
+def workload_pods(real: RealCluster, release: Release) -> list[dict[str, Any]]:
+    return real.cluster.kubectl_json("get", "pods", "-n", release.workloads)["items"]
+
+
+def check_published(real: RealCluster, st: dict[str, Any], steps: list[int]) -> None:
+    """The manifest in S3 lists exactly these checkpoint steps, their data ranges back to back (no
+    sample lost or seen twice), and every file it names is there with its size and sha256."""
+    run_uri = st["artifacts"]["runUri"]
+    manifest = realchart.read_manifest(real, run_uri)
+    assert manifest.state == "completed"
+    assert [c.step for c in manifest.checkpoints] == steps
+    ranges = [(c.data.samples_start, c.data.samples_end) for c in manifest.checkpoints]
+    assert ranges[0][0] == 0 and all(a[1] == b[0] and b[0] < b[1] for a, b in zip(ranges, ranges[1:])), ranges
+    keys = realchart.object_keys(real, run_uri)
+    assert {"manifest.json", "run.json"} <= keys
+    for checkpoint in manifest.checkpoints:
+        for f in checkpoint.files:
+            key = f"{checkpoint.path.rstrip('/')}/{f.path}"
+            assert key in keys, f"{key} is in the manifest, not in S3"
+        small = min(checkpoint.files, key=lambda f: f.size)
+        body = realchart.read_object(real, run_uri, f"{checkpoint.path.rstrip('/')}/{small.path}")
+        assert hashlib.sha256(body).hexdigest() == small.sha256 and len(body) == small.size
+
+
+def test_the_operator_runs_as_a_real_pod_on_the_real_node(real_cluster: RealCluster, release: Release) -> None:
+    pods = real_cluster.cluster.kubectl_json("get", "pods", "-n", release.namespace)["items"]
+    operator = [p for p in pods if p["metadata"]["labels"].get("app.kubernetes.io/name") == "glassbox"]
+    assert len(operator) == 1
+    assert operator[0]["spec"]["nodeName"] == real_cluster.node_name
+    state = operator[0]["status"]["containerStatuses"][0]
+    assert state["ready"] and state["containerID"].startswith("containerd://")
+
+
+def test_the_tiny_example_trains_on_a_job_in_real_containers_and_publishes_to_s3(
+        real_cluster: RealCluster, release: Release, tmp_path: Path) -> None:
+    apply(real_cluster, release, tiny_example("tiny-job"), tmp_path)
+    st = wait_phase(real_cluster, release, "tiny-job", "Succeeded", timeout=900)
+    assert st["progress"]["step"] == 12
+    pods = [p for p in workload_pods(real_cluster, release) if "tiny-job" in p["metadata"]["name"]]
+    assert pods and all(p["spec"]["nodeName"] == real_cluster.node_name for p in pods)
+    assert pods[0]["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 0
+    check_published(real_cluster, st, [6, 12])
+    table = real_cluster.cluster.kubectl("get", "glassbox", "-n", release.workloads).stdout
+    row = next(line for line in table.splitlines() if line.startswith("pretrainrun.glassbox.dev/tiny-job"))
+    assert "Succeeded" in row, table
+
+
+def test_a_two_worker_torchrun_jobset_trains_on_the_real_node(
+        real_cluster: RealCluster, release: Release, tmp_path: Path) -> None:
+    apply(real_cluster, release, tiny_example("tiny-ddp", backend="jobset", workers=2), tmp_path)
+    st = wait_phase(real_cluster, release, "tiny-ddp", "Succeeded", timeout=900)
+    pods = [p for p in workload_pods(real_cluster, release) if "tiny-ddp" in p["metadata"]["name"]]
+    assert len(pods) == 2 and {p["spec"]["nodeName"] for p in pods} == {real_cluster.node_name}
+    assert all(p["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 0 for p in pods)
+    assert pods[0]["spec"]["containers"][0]["command"][0] == "torchrun"
+    check_published(real_cluster, st, [6, 12])
+
+
+def test_a_deleted_workload_pod_is_retried_and_resumes_from_the_latest_checkpoint(
+        real_cluster: RealCluster, release: Release, tmp_path: Path) -> None:
+    c, name = real_cluster.cluster, "tiny-retry"
+    apply(real_cluster, release, tiny_example(name, max_steps=48, every=6), tmp_path)
+
+    def training_with_a_checkpoint() -> bool:
+        st = status(real_cluster, release, name)
+        return st.get("phase") == "Running" and bool((st.get("progress") or {}).get("step"))
+
+    c.wait_for(training_with_a_checkpoint, timeout=600, interval=1, what=f"{name} Running with a checkpoint")
+    first = [p["metadata"]["name"] for p in workload_pods(real_cluster, release) if name in p["metadata"]["name"]]
+    assert len(first) == 1
+    c.kubectl("delete", "pod", "-n", release.workloads, first[0], "--grace-period=1", "--wait=false")
+    st = wait_phase(real_cluster, release, name, "Succeeded", timeout=900)
+    assert st["retries"] == 1 and st["progress"]["step"] == 48
+    check_published(real_cluster, st, list(range(6, 49, 6)))  # none lost, none twice
+    second = [p["metadata"]["name"] for p in workload_pods(real_cluster, release)
+              if name in p["metadata"]["name"] and p["metadata"]["name"] != first[0]]
+    assert second
+    log = c.kubectl("logs", "-n", release.workloads, second[-1]).stdout
+    assert "resuming from checkpoint step" in log, log[-2000:]
+
