@@ -40,6 +40,17 @@ def _images(action: str, env: dict[str, str]) -> dict[str, str]:
     return dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
 
 
+def _drop_stale_images(address: str, current: dict[str, str]) -> None:
+    """containerd's root is a cache that outlives sessions and the kubelet's image GC is off (built
+    images cannot be pulled again): other keys of our images would pile up (torch is 6.5 GB each)."""
+    ctr = ["ctr", "-a", address, "-n", "k8s.io", "images"]
+    listed = subprocess.run([*ctr, "ls", "-q"], capture_output=True, text=True, check=True).stdout.split()
+    ours = tuple(ref.rsplit(":", 1)[0] + ":" for ref in current.values())
+    stale = [ref for ref in listed if ref.startswith(ours) and ref not in current.values()]
+    if stale:
+        subprocess.run([*ctr, "rm", "--sync", *stale], capture_output=True, check=True)
+
+
 @pytest.fixture(scope="session")
 def real_cluster() -> Iterator[node_support.RealCluster]:
     problems = node_support.host_problems()
@@ -54,8 +65,9 @@ def real_cluster() -> Iterator[node_support.RealCluster]:
     try:
         if with_images:
             env = {**os.environ, "GLASSBOX_CONTAINERD_ADDRESS": real.env["GLASSBOX_CONTAINERD_ADDRESS"]}
-            _images("load", env)
             real.images = _images("refs", env)
+            _drop_stale_images(real.env["GLASSBOX_CONTAINERD_ADDRESS"], real.images)  # room first
+            _images("load", env)
         yield real
     finally:
         real.cluster.stop()
