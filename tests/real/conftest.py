@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import bins
+from tests.support import bins, realchart
 from tests.support import node as node_support
 from tests.support.cluster import ClusterError
 
@@ -73,3 +73,12 @@ def real_cluster() -> Iterator[node_support.RealCluster]:
         real.cluster.stop()
         left = sorted(set(node_support.host_state()) ^ set(before))
         assert not left, f"the host differs after hack/cluster.sh down (- before, + after): {left}"
+
+
+@pytest.fixture(scope="session")
+def real_release(real_cluster: node_support.RealCluster,
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[realchart.Release]:
+    """glassbox `helm install`ed on the real cluster (tests/support/realchart.py), once per session."""
+    installed = realchart.install(real_cluster, tmp_path_factory.mktemp("chart"))
+    yield installed
+    realchart.uninstall(real_cluster, installed)

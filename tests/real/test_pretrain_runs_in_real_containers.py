@@ -6,7 +6,6 @@ JobSet, and through the loss of its pod mid-run (retried, resumed from the lates
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +19,6 @@ from tests.support.realchart import Release
 pytestmark = pytest.mark.slow
 
 EXAMPLE = bins.REPO / "examples" / "pretrain-tiny.yaml"
-
-
-@pytest.fixture(scope="module")
-def release(real_cluster: RealCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Release]:
-    installed = realchart.install(real_cluster, tmp_path_factory.mktemp("chart"))
-    yield installed
-    realchart.uninstall(real_cluster, installed)
 
 
 def tiny_example(name: str, *, backend: str = "job", workers: int = 1, max_steps: int = 12,
@@ -92,8 +84,8 @@ def check_published(real: RealCluster, st: dict[str, Any], steps: list[int]) -> 
         assert hashlib.sha256(body).hexdigest() == small.sha256 and len(body) == small.size
 
 
-def test_the_operator_runs_as_a_real_pod_on_the_real_node(real_cluster: RealCluster, release: Release) -> None:
-    pods = real_cluster.cluster.kubectl_json("get", "pods", "-n", release.namespace)["items"]
+def test_the_operator_runs_as_a_real_pod_on_the_real_node(real_cluster: RealCluster, real_release: Release) -> None:
+    pods = real_cluster.cluster.kubectl_json("get", "pods", "-n", real_release.namespace)["items"]
     operator = [p for p in pods if p["metadata"]["labels"].get("app.kubernetes.io/name") == "glassbox"]
     assert len(operator) == 1
     assert operator[0]["spec"]["nodeName"] == real_cluster.node_name
@@ -102,24 +94,24 @@ def test_the_operator_runs_as_a_real_pod_on_the_real_node(real_cluster: RealClus
 
 
 def test_the_tiny_example_trains_on_a_job_in_real_containers_and_publishes_to_s3(
-        real_cluster: RealCluster, release: Release, tmp_path: Path) -> None:
-    apply(real_cluster, release, tiny_example("tiny-job"), tmp_path)
-    st = wait_phase(real_cluster, release, "tiny-job", "Succeeded", timeout=900)
+        real_cluster: RealCluster, real_release: Release, tmp_path: Path) -> None:
+    apply(real_cluster, real_release, tiny_example("tiny-job"), tmp_path)
+    st = wait_phase(real_cluster, real_release, "tiny-job", "Succeeded", timeout=900)
     assert st["progress"]["step"] == 12
-    pods = [p for p in workload_pods(real_cluster, release) if "tiny-job" in p["metadata"]["name"]]
+    pods = [p for p in workload_pods(real_cluster, real_release) if "tiny-job" in p["metadata"]["name"]]
     assert pods and all(p["spec"]["nodeName"] == real_cluster.node_name for p in pods)
     assert pods[0]["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 0
     check_published(real_cluster, st, [6, 12])
-    table = real_cluster.cluster.kubectl("get", "glassbox", "-n", release.workloads).stdout
+    table = real_cluster.cluster.kubectl("get", "glassbox", "-n", real_release.workloads).stdout
     row = next(line for line in table.splitlines() if line.startswith("pretrainrun.glassbox.dev/tiny-job"))
     assert "Succeeded" in row, table
 
 
 def test_a_two_worker_torchrun_jobset_trains_on_the_real_node(
-        real_cluster: RealCluster, release: Release, tmp_path: Path) -> None:
-    apply(real_cluster, release, tiny_example("tiny-ddp", backend="jobset", workers=2), tmp_path)
-    st = wait_phase(real_cluster, release, "tiny-ddp", "Succeeded", timeout=900)
-    pods = [p for p in workload_pods(real_cluster, release) if "tiny-ddp" in p["metadata"]["name"]]
+        real_cluster: RealCluster, real_release: Release, tmp_path: Path) -> None:
+    apply(real_cluster, real_release, tiny_example("tiny-ddp", backend="jobset", workers=2), tmp_path)
+    st = wait_phase(real_cluster, real_release, "tiny-ddp", "Succeeded", timeout=900)
+    pods = [p for p in workload_pods(real_cluster, real_release) if "tiny-ddp" in p["metadata"]["name"]]
     assert len(pods) == 2 and {p["spec"]["nodeName"] for p in pods} == {real_cluster.node_name}
     assert all(p["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 0 for p in pods)
     assert pods[0]["spec"]["containers"][0]["command"][0] == "torchrun"
@@ -127,24 +119,24 @@ def test_a_two_worker_torchrun_jobset_trains_on_the_real_node(
 
 
 def test_a_deleted_workload_pod_is_retried_and_resumes_from_the_latest_checkpoint(
-        real_cluster: RealCluster, release: Release, tmp_path: Path) -> None:
+        real_cluster: RealCluster, real_release: Release, tmp_path: Path) -> None:
     c, name = real_cluster.cluster, "tiny-retry"
-    apply(real_cluster, release, tiny_example(name, max_steps=48, every=6), tmp_path)
+    apply(real_cluster, real_release, tiny_example(name, max_steps=48, every=6), tmp_path)
 
     def training_with_a_checkpoint() -> bool:
-        st = status(real_cluster, release, name)
+        st = status(real_cluster, real_release, name)
         return st.get("phase") == "Running" and bool((st.get("progress") or {}).get("step"))
 
     c.wait_for(training_with_a_checkpoint, timeout=600, interval=1, what=f"{name} Running with a checkpoint")
-    first = [p["metadata"]["name"] for p in workload_pods(real_cluster, release) if name in p["metadata"]["name"]]
+    first = [p["metadata"]["name"] for p in workload_pods(real_cluster, real_release) if name in p["metadata"]["name"]]
     assert len(first) == 1
-    c.kubectl("delete", "pod", "-n", release.workloads, first[0], "--grace-period=1", "--wait=false")
-    st = wait_phase(real_cluster, release, name, "Succeeded", timeout=900)
+    c.kubectl("delete", "pod", "-n", real_release.workloads, first[0], "--grace-period=1", "--wait=false")
+    st = wait_phase(real_cluster, real_release, name, "Succeeded", timeout=900)
     assert st["retries"] == 1 and st["progress"]["step"] == 48
     check_published(real_cluster, st, list(range(6, 49, 6)))  # none lost, none twice
-    second = [p["metadata"]["name"] for p in workload_pods(real_cluster, release)
+    second = [p["metadata"]["name"] for p in workload_pods(real_cluster, real_release)
               if name in p["metadata"]["name"] and p["metadata"]["name"] != first[0]]
     assert second
-    log = c.kubectl("logs", "-n", release.workloads, second[-1]).stdout
+    log = c.kubectl("logs", "-n", real_release.workloads, second[-1]).stdout
     assert "resuming from checkpoint step" in log, log[-2000:]
 
