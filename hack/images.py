@@ -412,6 +412,17 @@ def load(names: list[str]) -> None:
         if proc.wait() != 0 or loaded_digest(image_ref) != desc["digest"]:
             raise SystemExit(f"images: {image_ref} is not in containerd after its import (ctr exit {proc.returncode})")
         print(f"{name}: loaded {image_ref} in {time.monotonic() - started:.0f} s", flush=True)
+    drop_loaded_stale(names)
+
+
+def drop_loaded_stale(names: list[str]) -> None:
+    """Older keys of these images leave containerd (its root is a cache kept across clusters); its
+    garbage collector then frees the layers no image uses any more."""
+    listed = subprocess.run(["ctr", "-a", containerd(), "-n", "k8s.io", "images", "ls", "-q"],
+                            check=True, capture_output=True, text=True).stdout.split()
+    stale = [r for r in listed for n in names if r.startswith(f"{REGISTRY}/{n}:") and r != ref(n)]
+    if stale:
+        run(["ctr", "-a", containerd(), "-n", "k8s.io", "images", "rm", "--sync", *stale], stdout=subprocess.DEVNULL)
 
 
 def values(names: list[str]) -> str:
