@@ -262,7 +262,7 @@ def parent_ref(img: Image) -> str:
         return base_ref()
     parent = ref(img.parent)
     if not has_image(parent):
-        build_one(img.parent)
+        report(build_one(img.parent))
     if not has_image(parent):
         run(buildah("pull", f"oci:{layout().root}:{parent}"))
         if not has_image(parent):
@@ -363,10 +363,14 @@ def build_locked(names: list[str]) -> None:
     layout().root.mkdir(parents=True, exist_ok=True)
     drop_stale(list(images()))
     for name in names:
-        r = build_one(name)
-        print(f"{name}: {'built' if r['built'] else 'cached'} {r['ref']} {r['bytes'] / 2**30:.2f} GiB"
-              f"{' in %.0f s' % r['seconds'] if r['built'] else ''}", flush=True)
+        report(build_one(name))
     prune_store()
+
+
+def report(r: dict) -> None:
+    """One line per image: built (with its time, its parents' included) or cached, and its size."""
+    print(f"{r['name']}: {'built' if r['built'] else 'cached'} {r['ref']} {r['bytes'] / 2**30:.2f} GiB"
+          f"{' in %.0f s' % r['seconds'] if r['built'] else ''}", flush=True)
 
 
 # --- load, refs, values -----------------------------------------------------------------------------
