@@ -264,7 +264,8 @@ def parent_ref(img: Image) -> str:
     if not has_image(parent):
         report(build_one(img.parent))
     if not has_image(parent):
-        run(buildah("pull", f"oci:{layout().root}:{parent}"))
+        # skopeo, not `buildah pull oci:...`, which names the image after the layout's path.
+        run(["skopeo", "copy", "--quiet", f"oci:{layout().root}:{parent}", f"containers-storage:{storage_spec()}{parent}"])
         if not has_image(parent):
             raise SystemExit(f"images: {parent} from {layout().root} did not load as {parent}")
     return parent
