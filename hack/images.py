@@ -421,13 +421,25 @@ def load(names: list[str]) -> None:
 
 
 def drop_loaded_stale(names: list[str]) -> None:
-    """Older keys of these images leave containerd (its root is a cache kept across clusters); its
-    garbage collector then frees the layers no image uses any more."""
-    listed = subprocess.run(["ctr", "-a", containerd(), "-n", "k8s.io", "images", "ls", "-q"],
-                            check=True, capture_output=True, text=True).stdout.split()
-    stale = [r for r in listed for n in names if r.startswith(f"{REGISTRY}/{n}:") and r != ref(n)]
+    """Older keys of these images leave containerd (its root is a cache kept across clusters), and
+    with them the `sha256:<config digest>` refs the CRI plugin adds for each image that no named
+    image has; containerd's garbage collector then frees the layers no image uses any more."""
+    ctr = ["ctr", "-a", containerd(), "-n", "k8s.io"]
+    rows = [line.split() for line in subprocess.run([*ctr, "images", "ls"], check=True, capture_output=True,
+                                                     text=True).stdout.splitlines()[1:]]
+    digests = {row[0]: row[2] for row in rows if len(row) > 2}
+
+    def config(manifest_digest: str) -> str:
+        out = subprocess.run([*ctr, "content", "get", manifest_digest], capture_output=True, check=True).stdout
+        return json.loads(out)["config"]["digest"]
+
+    stale = [r for r in digests for n in names if r.startswith(f"{REGISTRY}/{n}:") and r != ref(n)]
+    kept = {config(d) for r, d in digests.items() if not r.startswith("sha256:") and r not in stale}
+    # CRI's id refs of images no name points at any more (the stale ones, and those left behind
+    # when a name was removed before): a named image of anyone's keeps its id ref.
+    stale += [r for r in digests if r.startswith("sha256:") and r not in kept]
     if stale:
-        run(["ctr", "-a", containerd(), "-n", "k8s.io", "images", "rm", "--sync", *stale], stdout=subprocess.DEVNULL)
+        run([*ctr, "images", "rm", "--sync", *stale], stdout=subprocess.DEVNULL)
 
 
 def values(names: list[str]) -> str:
