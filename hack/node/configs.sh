@@ -56,7 +56,9 @@ EOF
 write_kubelet_config() {
   # Client certificates from the apiserver (kwokctl's CA; the apiserver presents the admin cert,
   # hack/cluster.sh) are checked, and authorized through the apiserver: no anonymous kubelet API.
-  # Eviction and image GC thresholds are minimal: the images are built here and cannot be re-pulled.
+  # Eviction and image GC thresholds are minimal: the images are built here and cannot be re-pulled,
+  # and the disk is the machine's own, shared with its builds: a percentage of it (the default 10%,
+  # even 1%) put the node under DiskPressure, tainted for 5 minutes, while other work filled it.
   cat >"${NODE_DIR}/kubelet.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -75,7 +77,8 @@ authorization: {mode: Webhook}
 clusterDNS: [${NODE_HOST_IP}]
 clusterDomain: ${NODE_CLUSTER_DOMAIN}
 podLogsDir: ${NODE_DIR}/pod-logs
-evictionHard: {memory.available: 100Mi, nodefs.available: 1%, imagefs.available: 1%, nodefs.inodesFree: 1%}
+evictionHard: {memory.available: 100Mi, nodefs.available: 100Mi, imagefs.available: 100Mi, nodefs.inodesFree: 1%}
+evictionPressureTransitionPeriod: 10s
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 serializeImagePulls: false
