@@ -33,7 +33,7 @@ def upload(real: RealCluster, release: Release, local: Path) -> str:
 
 def on_real_pool(doc: dict[str, Any], name: str) -> dict[str, Any]:
     doc["metadata"] = {"name": name}
-    doc["spec"]["resources"] = {"backend": "job", "accelerator": "real", "cpu": "1", "memory": "3Gi"}
+    doc["spec"]["resources"] = {"backend": "job", "accelerator": "real", "cpu": "500m", "memory": "3Gi"}
     return doc
 
 
