@@ -118,7 +118,7 @@ class FinetuneWorkload(TrainingWorkload[FinetuneResult]):
 
         from ..flax_models import build_model
         from ..redco import Deployer
-        from .setup import build_recipe, load_examples, place, planned_devices, pool_info, shapes_for
+        from .setup import build_recipe, load_examples, place, planned_devices, shapes_for
 
         spec, t = self.spec, self.spec.training
         self.cfg, self.tok, shapes, self.source = shapes_for(spec, self.root, self.who.namespace)
@@ -129,7 +129,7 @@ class FinetuneWorkload(TrainingWorkload[FinetuneResult]):
         if self.recipe.expand_fn is not None:  # aspect-summarization: one example per aspect of each pair
             self.train_examples = self.recipe.expand_fn(self.train_examples, "train")
             self.eval_examples = self.recipe.expand_fn(self.eval_examples, "eval") if self.eval_examples else []
-        pool = pool_info(spec.resources.accelerator) if spec.resources.backend != "local" else _local_pool(jax)
+        pool = run_pool(spec.resources, jax)
         n_dev = jax.device_count()
         if spec.resources.backend != "local" and n_dev != planned_devices(spec, pool, jax.local_device_count()):
             log.warning("running on %d devices, the spec plans %d", n_dev, planned_devices(spec, pool, jax.local_device_count()))
@@ -356,6 +356,20 @@ class FinetuneWorkload(TrainingWorkload[FinetuneResult]):
         res.resumed_from, res.seconds = self.resumed_from, outcome.seconds
         res.manifest = outcome.manifest if outcome.publisher is not None else None
         return res
+
+
+def run_pool(resources: Any, jax: Any) -> Any:
+    """The pool a run plans for. A pool name is the operator's (its nodePools table): one that names
+    an accelerator (h100, tpu-v5e-16) plans by that hardware; any other name (a CPU pool, such as the
+    test cluster's `real`) is planned from the devices this process has, as the local backend is."""
+    from ..redco.autoshard import pool_info
+
+    if resources.backend == "local":
+        return _local_pool(jax)
+    try:
+        return pool_info(resources.accelerator)
+    except ValueError:
+        return _local_pool(jax)
 
 
 def _local_pool(jax: Any) -> Any:
