@@ -75,7 +75,11 @@ def test_dialogbot_training_pods_and_predictor_are_admitted(cluster, operator, r
     d["spec"]["serving"]["resources"] = {"backend": "kserve", "accelerator": "h100", "cpu": "1", "memory": "1Gi"}
     d["spec"]["storage"] = {}
     cluster.apply(d)
-    cluster.wait_for(lambda: cluster.kubectl_json("get", "pods", "-n", ns, "-l", "batch.kubernetes.io/job-name=ps-db-train-a0")["items"],
+    # The training Job's name carries the run id of the training spec (ps-db-train-<run8>-a0): find it by label.
+    job = cluster.wait_for(lambda: cluster.kubectl_json("get", "jobs", "-n", ns, "-l", "glassbox.dev/name=ps-db")["items"],
+                           timeout=60, what="DialogBot training Job")[0]["metadata"]["name"]
+    assert job.startswith("ps-db-train-") and job.endswith("-a0"), job
+    cluster.wait_for(lambda: cluster.kubectl_json("get", "pods", "-n", ns, "-l", f"batch.kubernetes.io/job-name={job}")["items"],
                      timeout=60, what="DialogBot training pods created by the Job controller")
     isvc = cluster.wait_for(lambda: cluster.get("inferenceservice", "ps-db", ns), timeout=90, what="InferenceService")
     (where, tpl), = pod_templates(isvc)
