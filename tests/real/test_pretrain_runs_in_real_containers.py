@@ -121,7 +121,10 @@ def test_a_two_worker_torchrun_jobset_trains_on_the_real_node(
 def test_a_deleted_workload_pod_is_retried_and_resumes_from_the_latest_checkpoint(
         real_cluster: RealCluster, real_release: Release, tmp_path: Path) -> None:
     c, name = real_cluster.cluster, "tiny-retry"
-    apply(real_cluster, real_release, tiny_example(name, max_steps=48, every=6), tmp_path)
+    # 240 steps (about 50 s here): the kill must land mid-run. With 48 steps an idle machine trained
+    # to the end (~10 s) before status showed a checkpoint and the delete arrived, so the retry
+    # found the run complete instead of resuming it.
+    apply(real_cluster, real_release, tiny_example(name, max_steps=240, every=12), tmp_path)
 
     def training_with_a_checkpoint() -> bool:
         st = status(real_cluster, real_release, name)
@@ -132,8 +135,8 @@ def test_a_deleted_workload_pod_is_retried_and_resumes_from_the_latest_checkpoin
     assert len(first) == 1
     c.kubectl("delete", "pod", "-n", real_release.workloads, first[0], "--grace-period=1", "--wait=false")
     st = wait_phase(real_cluster, real_release, name, "Succeeded", timeout=900)
-    assert st["retries"] == 1 and st["progress"]["step"] == 48
-    check_published(real_cluster, st, list(range(6, 49, 6)))  # none lost, none twice
+    assert st["retries"] == 1 and st["progress"]["step"] == 240
+    check_published(real_cluster, st, list(range(12, 241, 12)))  # none lost, none twice
     second = [p["metadata"]["name"] for p in workload_pods(real_cluster, real_release)
               if name in p["metadata"]["name"] and p["metadata"]["name"] != first[0]]
     assert second
