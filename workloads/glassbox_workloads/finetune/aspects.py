@@ -21,11 +21,12 @@ from typing import Any, Optional
 from glassbox_api.kinds.common import DatasetRef
 from glassbox_api.kinds.shardedfinetune import AspectSummarization, ShardedFinetuneSpec
 from glassbox_api.manifest import FileEntry, read_manifest
-from glassbox_api.store import ArtifactStore, ChecksumMismatch, NotFound, find_runs, open_store
+from glassbox_api.store import ArtifactStore, ChecksumMismatch, NotFound, open_store
 
 from ..recipes.common import Recipe
 from ..runtime.datasets import read_texts
 from ..runtime.errors import BadInput
+from ..runtime.hfmodels import published_run
 
 FIELD = "spec.recipe.aspectSummarization"
 KNOWLEDGE_FIX = ("point knowledge.uri at tab-separated `head relation tail [weight]` lines or JSON lines, or "
@@ -70,14 +71,9 @@ def _harvest(name: str, run_uri: Optional[str], inputs: RecipeInputs) -> Knowled
         if inputs.root is None:
             raise BadInput(field, "fromRun needs the artifact store where the harvest published",
                            "pass --store (glassbox run) or configure the operator's storage")
-        runs = [r for r in find_runs(inputs.root, inputs.namespace, "KGHarvest", name) if r.exists("manifest.json")]
-        if not runs:
-            raise BadInput(field, f"no published run of {source} in namespace {inputs.namespace} under "
-                           f"{inputs.root.uri()}", "run the KGHarvest first (glassbox run), into the same --store")
-        if len(runs) > 1:
-            names = sorted(r.uri().rstrip("/").rsplit("/", 1)[-1] for r in runs)
-            raise BadInput(field, f"several runs of {source}: {names}", "use knowledge.uri to name its kg.jsonl")
-        run = runs[0]
+        run = published_run(inputs.root, inputs.namespace, "KGHarvest", name, field,
+                            none_fix="run the KGHarvest first (glassbox run), into the same --store",
+                            several_fix="use knowledge.uri to name its kg.jsonl")
     manifest = read_manifest(run)
     kg = (manifest.model_extra or {}).get("kg") if manifest is not None else None
     if manifest is None or manifest.state != "completed" or not isinstance(kg, dict):

@@ -110,20 +110,28 @@ def _from_uri(uri: str, field: str, base_dir: Optional[Path]) -> Source:
     return Source(dest, uri, field, uri=uri)
 
 
+def published_run(store: ArtifactStore, namespace: str, kind: str, name: str, field: str, *,
+                  none_fix: str, several_fix: str) -> ArtifactStore:
+    """The one run of kind/name in namespace that has published a manifest; BadInput on `field`
+    (with the caller's fix) when there is none or more than one."""
+    runs = [r for r in find_runs(store, namespace, kind, name) if r.exists("manifest.json")]
+    if not runs:
+        raise BadInput(field, f"no published run of {kind}/{name} in namespace {namespace} under {store.uri()}", none_fix)
+    if len(runs) > 1:
+        names = sorted(r.uri().rstrip("/").rsplit("/", 1)[-1] for r in runs)
+        raise BadInput(field, f"several runs of {kind}/{name}: {names}", several_fix)
+    return runs[0]
+
+
 def _from_run(model: ModelSpec, store: Optional[ArtifactStore], namespace: str, field: str) -> Source:
     fr = model.from_run
     assert fr is not None
     if store is None:
         raise BadInput(field, "fromRun needs the artifact store where the source run published",
                        "pass --store (glassbox run) or configure the operator's storage")
-    runs = [r for r in find_runs(store, namespace, fr.kind, fr.name) if r.exists("manifest.json")]
-    if not runs:
-        raise BadInput(field, f"no published run of {fr.kind}/{fr.name} in namespace {namespace} "
-                       f"under {store.uri()}", "run the source first, or name a run that published a checkpoint")
-    if len(runs) > 1:
-        names = sorted(r.uri().rstrip("/").rsplit("/", 1)[-1] for r in runs)
-        raise BadInput(field, f"several runs of {fr.kind}/{fr.name}: {names}", "use model.uri to pick one")
-    run = runs[0]
+    run = published_run(store, namespace, fr.kind, fr.name, field,
+                        none_fix="run the source first, or name a run that published a checkpoint",
+                        several_fix="use model.uri to pick one")
     manifest = read_manifest(run)
     if manifest is None:
         raise BadInput(field, f"{run.uri()} has no manifest yet", "wait for the source run to publish")
