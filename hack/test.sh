@@ -9,6 +9,34 @@ VENV=${GLASSBOX_VENV:-.venv}
 PY=${PYTHON:-python3}
 start=$(date +%s)
 
+# The whole suite (no test path, no -m/-k selection) needs the real tests' images. Their build
+# (hack/images.sh: cached by content, a no-op when built) is mostly downloads and file copies, so on
+# a cold machine it starts now, beside the Python set-up and the Go builds below; the real tests'
+# fixture takes the same build lock and then finds them built (or builds what failed here, and says
+# why). GLASSBOX_TEST_REAL_IMAGES=0 leaves it out, as it does for the fixture.
+whole_suite=1
+for arg in "$@"; do
+  case "$arg" in -m|-k|-m*|-k*) whole_suite=0 ;; esac
+  if [[ "$arg" != -* && -e "${arg%%::*}" ]]; then whole_suite=0; fi
+done
+images_pid=""
+images_log="${TMPDIR:-/tmp}/glassbox-test-images.$$.log"
+if [ "$whole_suite" = 1 ] && [ "${GLASSBOX_TEST_REAL_IMAGES:-1}" != "0" ] && [ "$(id -u)" = 0 ]; then
+  bash hack/images.sh build > "$images_log" 2>&1 &
+  images_pid=$!
+  echo "test.sh: building the real tests' images in the background (log: $images_log)"
+fi
+images_done() {
+  [ -n "$images_pid" ] || return 0
+  set +e
+  wait "$images_pid"
+  local images_rc=$?
+  set -e
+  images_pid=""
+  echo "test.sh: background image build exited ${images_rc} (log: $images_log)"
+  if [ "$images_rc" -ne 0 ]; then tail -n 20 "$images_log" | sed 's/^/  /'; fi
+}
+
 if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
@@ -59,7 +87,7 @@ else
 fi
 pids=()
 names=()
-trap 'kill "${pids[@]}" 2>/dev/null || true' INT TERM
+trap 'kill "${pids[@]}" ${images_pid} 2>/dev/null || true' INT TERM
 for lane in "${lanes[@]}"; do
   name="${lane%%:*}"
   # shellcheck disable=SC2086  # the lane's paths are words
@@ -86,6 +114,7 @@ for i in "${!pids[@]}"; do
   ran=1
   if [ "$lane_rc" -ne 0 ] && [ "$rc" -eq 0 ]; then rc=$lane_rc; fi
 done
+images_done
 if [ "$ran" -eq 0 ]; then
   echo "test.sh: pytest collected no tests: that is a failure, not a pass" >&2
   exit 1

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.slow  # each call collects the suite (twice, at once)
 
 
 def test_sh(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "GLASSBOX_VENV": sys.prefix}
+    # No background image build from these calls (the whole-suite path would start one).
+    env = {**os.environ, "GLASSBOX_VENV": sys.prefix, "GLASSBOX_TEST_REAL_IMAGES": "0"}
     env.pop("PYTEST_ADDOPTS", None)
     return subprocess.run(["bash", str(ROOT / "hack" / "test.sh"), *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=900)
@@ -47,6 +48,7 @@ def test_a_lane_that_fails_fails_the_command_with_its_exit_code():
     p = test_sh("--no-such-pytest-option")
     assert p.returncode == 4, p.stdout[-3000:] + p.stderr[-3000:]  # pytest's usage error
     assert "lane system exited 4" in p.stdout and "lane unit exited 4" in p.stdout
+    assert "background" not in p.stdout  # GLASSBOX_TEST_REAL_IMAGES=0: no image build started
 
 
 def test_a_test_path_runs_one_session_over_exactly_that():
