@@ -111,10 +111,13 @@ start() {
 }
 
 start_kuberay() {
+  # -use-kubernetes-proxy: a RayJob's status comes from the head's dashboard, which KubeRay reaches
+  # by the head Service's cluster DNS name; a host process cannot resolve it, so it goes through the
+  # apiserver's service proxy instead (KubeRay's own option for an operator outside the cluster).
   start ray-operator -- "${B[ray-operator]}" \
     -metrics-addr "127.0.0.1:$(port ray-operator metrics)" \
     -health-probe-bind-address "127.0.0.1:$(port ray-operator health)" \
-    -enable-leader-election=false
+    -enable-leader-election=false -use-kubernetes-proxy
 }
 
 start_jobset() {

@@ -1,7 +1,9 @@
 """A user's path, for real: `helm install` glassbox (the operator a pod on the real node), `kubectl
 apply` the tiny PretrainRun example edited for the real pool, and it trains in real containers,
 publishing checkpoints and a manifest to the real S3 server; on a Job, on a two-worker torchrun
-JobSet, and through the loss of its pod mid-run (retried, resumed from the latest checkpoint)."""
+JobSet, on Ray (KubeRay's RayJob: a head and a worker pod, the entrypoint submitted through the
+head's dashboard, Ray Train's TorchTrainer) and through the loss of its pod mid-run (retried,
+resumed from the latest checkpoint)."""
 
 from __future__ import annotations
 
@@ -115,6 +117,34 @@ def test_a_two_worker_torchrun_jobset_trains_on_the_real_node(
     assert len(pods) == 2 and {p["spec"]["nodeName"] for p in pods} == {real_cluster.node_name}
     assert all(p["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 0 for p in pods)
     assert pods[0]["spec"]["containers"][0]["command"][0] == "torchrun"
+    check_published(real_cluster, st, [6, 12])
+
+
+def test_the_tiny_example_on_ray_trains_in_a_kuberay_cluster_of_real_pods(
+        real_cluster: RealCluster, real_release: Release, tmp_path: Path) -> None:
+    c, ns, name = real_cluster.cluster, real_release.workloads, "tiny-ray"
+    doc = tiny_example(name, backend="ray")
+    doc["spec"]["failurePolicy"] = {"maxRetries": 0}
+    apply(real_cluster, real_release, doc, tmp_path)
+    ran: dict[str, set[str]] = {}
+
+    def ended() -> dict[str, Any] | None:
+        for p in c.kubectl_json("get", "pods", "-n", ns, "-l", "ray.io/node-type")["items"]:
+            if any(s.get("ready") for s in p["status"].get("containerStatuses") or []):
+                ran.setdefault(p["metadata"]["labels"]["ray.io/node-type"], set()).add(p["spec"]["nodeName"])
+        st = status(real_cluster, real_release, name)
+        return st if st.get("phase") in ("Succeeded", "Failed") else None
+
+    try:
+        st = c.wait_for(ended, timeout=900, interval=2, what=f"{name} to end")
+    except TimeoutError as exc:
+        raise AssertionError(f"{exc}\n{realchart.diagnostics(real_cluster, real_release)}") from None
+    assert st["phase"] == "Succeeded", f"{st.get('message')}\n{realchart.diagnostics(real_cluster, real_release)}"
+    # KubeRay ran the head and the worker as real pods, Ready by the httpGet probes on Ray's health
+    # endpoints, and submitted the entrypoint through the head's dashboard.
+    assert ran == {"head": {real_cluster.node_name}, "worker": {real_cluster.node_name}}, ran
+    rayjob = next(o for o in c.kubectl_json("get", "rayjobs", "-n", ns)["items"] if name in o["metadata"]["name"])
+    assert rayjob["status"]["jobStatus"] == "SUCCEEDED", rayjob["status"]
     check_published(real_cluster, st, [6, 12])
 
 

@@ -38,14 +38,18 @@ def chart_values(real: RealCluster, peering: str) -> dict[str, Any]:
     repository, tag = real.image("operator").rsplit(":", 1)
     return {
         "image": {"registry": "", "repository": repository, "tag": tag, "pullPolicy": "Never"},
-        "defaults": {"images": {name: real.image(name) for name in ("torch", "jax", "serving")}},
+        # The Ray head (backend ray) sized for the one 2-CPU node, as a user of a small cluster would.
+        "defaults": {"images": {name: real.image(name) for name in ("torch", "jax", "serving")},
+                     "rayHead": {"cpu": "250m", "memory": "3Gi"}},
         "nodeSelector": {"glassbox.dev/pool": real.settings["NODE_POOL"]},
         "peering": {"name": peering},
         "storage": {"endpoint": real.s3.host, "secure": False, "bucket": BUCKET, "prefix": "runs",
                     "region": real.s3.region, "credentialsSecret": STORAGE_SECRET,
                     "operatorCredentialsSecret": OPERATOR_SECRET},
-        "nodePools": {"real": {"resource": "none", "count": 0, "tolerations": [],
-                               "nodeSelector": {"glassbox.dev/pool": real.settings["NODE_POOL"]}}},
+        # One node: the real pool, and the cpu pool (where the Ray head goes) pointed at it too.
+        "nodePools": {pool: {"resource": "none", "count": 0, "tolerations": [],
+                             "nodeSelector": {"glassbox.dev/pool": real.settings["NODE_POOL"]}}
+                      for pool in ("real", "cpu")},
     }
 
 

@@ -18,10 +18,30 @@ API_VERSION, KIND = "ray.io/v1", "RayJob"
 TTL_AFTER_FINISHED = 300  # seconds KubeRay keeps the finished RayCluster for log reading
 
 
-def _ray_pod(ctx: Context, name: str, place: Any) -> dict[str, Any]:
-    # KubeRay supplies the `ray start` command; the container keeps only image, env, resources, mounts.
+# Ray's health endpoints, as KubeRay's own probes use them: the dashboard agent's view of the local
+# raylet (every node) and the dashboard's view of the GCS (the head). KubeRay's default probes run
+# `wget ... | grep success` inside the Ray container, which the glassbox images (no wget) cannot; the
+# kubelet makes an httpGet probe itself, and KubeRay keeps the probes a template sets.
+RAYLET_HEALTH = {"port": 52365, "path": "/api/local_raylet_healthz"}
+GCS_HEALTH = {"port": 8265, "path": "/api/gcs_healthz"}
+
+
+def ray_probes(head: bool) -> dict[str, Any]:
+    """Readiness and liveness with KubeRay v1.5's timings (a longer timeout on the head)."""
+    timeout = 5 if head else 2
+    return {
+        "readinessProbe": {"httpGet": dict(GCS_HEALTH if head else RAYLET_HEALTH), "initialDelaySeconds": 10,
+                           "periodSeconds": 5, "timeoutSeconds": timeout, "failureThreshold": 10},
+        "livenessProbe": {"httpGet": dict(RAYLET_HEALTH), "initialDelaySeconds": 30,
+                          "periodSeconds": 5, "timeoutSeconds": timeout, "failureThreshold": 120},
+    }
+
+
+def _ray_pod(ctx: Context, name: str, place: Any, *, head: bool) -> dict[str, Any]:
+    # KubeRay supplies the `ray start` command; the container keeps image, env, resources, mounts, probes.
     c = container(ctx, name, place, command=None)
     del c["command"]
+    c.update(ray_probes(head))
     return pod_template(ctx, "workload", pod_spec(ctx, [c], place, restart=None))
 
 
@@ -60,14 +80,18 @@ def render(ctx: Context) -> list[dict[str, Any]]:
             "ttlSecondsAfterFinished": TTL_AFTER_FINISHED,
             "submitterPodTemplate": _submitter_pod(ctx, head),
             "rayClusterSpec": {
-                "headGroupSpec": {"rayStartParams": {"num-gpus": "0"}, "template": _ray_pod(ctx, "ray-head", head)},
+                # num-cpus 0: no task or actor of the run (a Ray Train worker) lands on the head, which
+                # is sized for the driver alone (a training worker there was OOM-killed by Ray's
+                # memory monitor on the real test node).
+                "headGroupSpec": {"rayStartParams": {"num-cpus": "0", "num-gpus": "0"},
+                                  "template": _ray_pod(ctx, "ray-head", head, head=True)},
                 "workerGroupSpecs": [{
                     "groupName": "workers",
                     "replicas": n,
                     "minReplicas": n,
                     "maxReplicas": n,
                     "rayStartParams": start_worker,
-                    "template": _ray_pod(ctx, "ray-worker", worker),
+                    "template": _ray_pod(ctx, "ray-worker", worker, head=False),
                 }],
             },
         },

@@ -95,6 +95,22 @@ def test_ray_head_on_cpu_workers_on_gpus_and_entrypoint():
     assert group["replicas"] == group["minReplicas"] == group["maxReplicas"] == 4
     assert rj["spec"]["entrypoint"] == f"python -m glassbox_workloads pretrainrun --spec {SPEC_FILE}"
     assert rj["spec"]["shutdownAfterJobFinishes"] is True
+    # the head takes no task of the run: its workers go to the worker group
+    assert cluster["headGroupSpec"]["rayStartParams"] == {"num-cpus": "0", "num-gpus": "0"}
+
+
+def test_ray_pods_carry_http_probes_on_rays_health_endpoints_so_the_image_needs_no_wget():
+    # KubeRay's default probes exec `wget` in the Ray container; it keeps probes the template sets.
+    rj = render(ctx(resource(PRETRAIN, resources__backend="ray", resources__workers=2)))[-1]
+    cluster = rj["spec"]["rayClusterSpec"]
+    head = cluster["headGroupSpec"]["template"]["spec"]["containers"][0]
+    worker = cluster["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]
+    assert head["readinessProbe"]["httpGet"] == {"port": 8265, "path": "/api/gcs_healthz"}
+    for c in (head, worker):
+        assert c["livenessProbe"]["httpGet"] == {"port": 52365, "path": "/api/local_raylet_healthz"}
+        assert "exec" not in c["livenessProbe"] and "exec" not in c["readinessProbe"]
+    assert worker["readinessProbe"]["httpGet"] == {"port": 52365, "path": "/api/local_raylet_healthz"}
+    assert (head["readinessProbe"]["timeoutSeconds"], worker["readinessProbe"]["timeoutSeconds"]) == (5, 2)
 
 
 def test_ray_head_size_comes_from_the_config():

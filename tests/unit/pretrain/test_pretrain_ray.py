@@ -42,3 +42,19 @@ def test_ray_backend_runs_two_torch_workers(tmp_path: Path, monkeypatch: pytest.
     state = json.loads((run.root / m.latest.path / "trainer_state.json").read_text())
     assert state["world_size"] == 2 and state["global_batch"] == 8
     assert "completed 4 steps" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("accelerator,force_cpu,cluster_gpus,expect", [
+    ("h100", False, 16, True),    # a GPU pool whose nodes registered their GPUs with Ray
+    ("real", False, 0, False),    # a CPU pool named as the accelerator: CPU workers, not a wait for GPUs
+    ("h100", True, 16, False),    # forced onto CPU
+    (None, False, 8, False),      # no accelerator asked for
+])
+def test_ray_workers_ask_for_gpus_only_when_an_accelerator_is_named_and_the_cluster_has_gpus(
+        accelerator, force_cpu, cluster_gpus, expect) -> None:
+    from types import SimpleNamespace
+
+    from glassbox_workloads.pretrain.launch_ray import wants_gpus
+
+    resource = SimpleNamespace(spec=SimpleNamespace(resources=SimpleNamespace(accelerator=accelerator)))
+    assert wants_gpus(resource, SimpleNamespace(force_cpu=force_cpu), cluster_gpus) is expect

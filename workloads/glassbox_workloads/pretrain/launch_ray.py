@@ -29,6 +29,15 @@ def ray_requested(resource: Resource[PretrainRunSpec], ctx: RunContext) -> bool:
             and bool(ctx.ray_address or ctx.launcher == "ray"))
 
 
+def wants_gpus(resource: Resource[PretrainRunSpec], ctx: RunContext, cluster_gpus: float) -> bool:
+    """Ray Train workers ask for GPUs when the run names an accelerator and the Ray cluster has GPUs.
+    The accelerator is the name of an operator node pool: one without GPUs (a CPU pool, such as the
+    real test node's `real`) trains on CPU workers, as the Job backend does on a node without CUDA,
+    instead of waiting for GPUs no node has. The driver runs on the head (no GPU of its own), so it
+    asks Ray what the cluster's nodes registered."""
+    return resource.spec.resources.accelerator is not None and not ctx.force_cpu and cluster_gpus > 0
+
+
 def _worker_loop(config: dict[str, Any]) -> None:
     # Runs in every Ray Train worker: the process group exists; name this worker's place in it.
     import ray.train
@@ -59,11 +68,10 @@ def launch(resource: Resource[PretrainRunSpec], doc_text: str, store_uri: str, c
     from ray.train.torch import TorchConfig, TorchTrainer
 
     r = resource.spec.resources
-    gpus = r.accelerators_per_worker or 1
-    use_gpu = r.accelerator is not None and not ctx.force_cpu
-    n = r.workers * (gpus if use_gpu else 1)
     if not ray.is_initialized():
         ray.init(address=ctx.ray_address)
+    use_gpu = wants_gpus(resource, ctx, ray.cluster_resources().get("GPU", 0))
+    n = r.workers * ((r.accelerators_per_worker or 1) if use_gpu else 1)
     trainer = TorchTrainer(
         _worker_loop,
         train_loop_config={"doc": doc_text, "run_id": resource.uid, "store": store_uri, "ctx": ctx},
