@@ -49,19 +49,7 @@ def test_the_tiny_finetune_runs_as_two_jax_processes_on_a_jobset(
         real_cluster: RealCluster, real_release: Release, tmp_path: Path) -> None:
     c, ns, name = real_cluster.cluster, real_release.workloads, "finetune-two"
     doc = finetune_example(name, upload(real_cluster, ["instructions-train.jsonl", "instructions-eval.jsonl"]))
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    c.kubectl("apply", "-n", ns, "-f", str(path))
-
-    def ended() -> dict[str, Any] | None:
-        st = (c.get("shardedfinetune", name, ns) or {}).get("status") or {}
-        return st if st.get("phase") in ("Succeeded", "Failed") else None
-
-    try:
-        st = c.wait_for(ended, timeout=900, interval=2, what=f"{name} to end")
-    except TimeoutError as exc:
-        raise AssertionError(f"{exc}\n{realchart.diagnostics(real_cluster, real_release)}") from None
-    assert st["phase"] == "Succeeded", f"{st.get('message')}\n{realchart.diagnostics(real_cluster, real_release)}"
+    st = realchart.run_to_end(real_cluster, real_release, "shardedfinetune", doc, tmp_path)["status"]
     pods = [p for p in c.kubectl_json("get", "pods", "-n", ns)["items"] if p["metadata"]["name"].startswith(name)]
     assert len(pods) == 2 and {p["spec"]["nodeName"] for p in pods} == {real_cluster.node_name}
     assert all(p["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 0 for p in pods)

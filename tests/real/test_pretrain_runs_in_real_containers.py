@@ -125,21 +125,14 @@ def test_the_tiny_example_on_ray_trains_in_a_kuberay_cluster_of_real_pods(
     c, ns, name = real_cluster.cluster, real_release.workloads, "tiny-ray"
     doc = tiny_example(name, backend="ray")
     doc["spec"]["failurePolicy"] = {"maxRetries": 0}
-    apply(real_cluster, real_release, doc, tmp_path)
     ran: dict[str, set[str]] = {}
 
-    def ended() -> dict[str, Any] | None:
+    def watch_ray_pods() -> None:
         for p in c.kubectl_json("get", "pods", "-n", ns, "-l", "ray.io/node-type")["items"]:
             if any(s.get("ready") for s in p["status"].get("containerStatuses") or []):
                 ran.setdefault(p["metadata"]["labels"]["ray.io/node-type"], set()).add(p["spec"]["nodeName"])
-        st = status(real_cluster, real_release, name)
-        return st if st.get("phase") in ("Succeeded", "Failed") else None
 
-    try:
-        st = c.wait_for(ended, timeout=900, interval=2, what=f"{name} to end")
-    except TimeoutError as exc:
-        raise AssertionError(f"{exc}\n{realchart.diagnostics(real_cluster, real_release)}") from None
-    assert st["phase"] == "Succeeded", f"{st.get('message')}\n{realchart.diagnostics(real_cluster, real_release)}"
+    st = realchart.run_to_end(real_cluster, real_release, "pretrainrun", doc, tmp_path, each=watch_ray_pods)["status"]
     # KubeRay ran the head and the worker as real pods, Ready by the httpGet probes on Ray's health
     # endpoints, and submitted the entrypoint through the head's dashboard.
     assert ran == {"head": {real_cluster.node_name}, "worker": {real_cluster.node_name}}, ran

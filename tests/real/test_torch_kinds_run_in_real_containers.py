@@ -37,27 +37,6 @@ def on_real_pool(doc: dict[str, Any], name: str) -> dict[str, Any]:
     return doc
 
 
-def run_to_end(real: RealCluster, release: Release, kind: str, doc: dict[str, Any], tmp_path: Path,
-               timeout: float) -> dict[str, Any]:
-    """`kubectl apply -f` the file and wait until the resource has ended; it must have Succeeded."""
-    name = doc["metadata"]["name"]
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    real.cluster.kubectl("apply", "-n", release.workloads, "-f", str(path))
-
-    def ended() -> str | None:
-        phase = ((real.cluster.get(kind, name, release.workloads) or {}).get("status") or {}).get("phase")
-        return phase if phase in ("Succeeded", "Failed") else None
-
-    try:
-        phase = real.cluster.wait_for(ended, timeout=timeout, interval=2, what=f"{kind}/{name} to end")
-    except TimeoutError as exc:
-        raise AssertionError(f"{exc}\n{realchart.diagnostics(real, release)}") from None
-    obj = real.cluster.get(kind, name, release.workloads)
-    assert phase == "Succeeded", f"{kind}/{name}: {obj['status'].get('message')}\n{realchart.diagnostics(real, release)}"
-    return obj
-
-
 def assert_ran_in_the_torch_image_on_the_real_node_as_65532(real: RealCluster, release: Release, name: str) -> None:
     pods = [p for p in real.cluster.kubectl_json("get", "pods", "-n", release.workloads)["items"]
             if p["metadata"].get("labels", {}).get("job-name", "").startswith(name)]
@@ -72,7 +51,7 @@ def test_kgharvest_tiny_example_runs_in_a_real_container_to_succeeded(real_clust
                                                                         tmp_path: Path) -> None:
     doc = on_real_pool(yaml.safe_load((EXAMPLES / "kgharvest-tiny.yaml").read_text()), "capitals")
     doc["spec"]["pretrain"]["corpus"]["uri"] = upload(real_cluster, real_release, EXAMPLES / "data/capitals.txt")
-    obj = run_to_end(real_cluster, real_release, "kgharvest", doc, tmp_path, timeout=1200)
+    obj = realchart.run_to_end(real_cluster, real_release, "kgharvest", doc, tmp_path, timeout=1200)
 
     assert_ran_in_the_torch_image_on_the_real_node_as_65532(real_cluster, real_release, "capitals")
     run_uri = obj["status"]["artifacts"]["runUri"]
@@ -95,7 +74,7 @@ def test_metriceval_tiny_example_runs_in_a_real_container_to_succeeded(real_clus
                                                                          tmp_path: Path) -> None:
     doc = on_real_pool(yaml.safe_load((EXAMPLES / "metriceval-tiny.yaml").read_text()), "summaries")
     doc["spec"]["data"]["uri"] = upload(real_cluster, real_release, EXAMPLES / "data/summaries-judged.jsonl")
-    obj = run_to_end(real_cluster, real_release, "metriceval", doc, tmp_path, timeout=900)
+    obj = realchart.run_to_end(real_cluster, real_release, "metriceval", doc, tmp_path, timeout=900)
 
     assert_ran_in_the_torch_image_on_the_real_node_as_65532(real_cluster, real_release, "summaries")
     run_uri = obj["status"]["artifacts"]["runUri"]

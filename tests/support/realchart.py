@@ -9,6 +9,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -88,6 +89,31 @@ def uninstall(real: RealCluster, release: Release) -> None:
                       check=False, timeout=180)
     for ns in (release.workloads, release.namespace):
         real.cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+
+
+def run_to_end(real: RealCluster, release: Release, kind: str, doc: dict[str, Any], workdir: Path, *,
+               timeout: float = 900, each: Callable[[], None] | None = None) -> dict[str, Any]:
+    """`kubectl apply -f` the resource as a file, as a user would, and wait until it has ended
+    (`each` runs on every poll, e.g. to watch its pods); it must have Succeeded. Returns the
+    resource. A timeout or a failure raises AssertionError with the cluster's diagnostics."""
+    name = doc["metadata"]["name"]
+    path = workdir / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    real.cluster.kubectl("apply", "-n", release.workloads, "-f", str(path))
+
+    def ended() -> str | None:
+        if each is not None:
+            each()
+        phase = ((real.cluster.get(kind, name, release.workloads) or {}).get("status") or {}).get("phase")
+        return phase if phase in ("Succeeded", "Failed") else None
+
+    try:
+        phase = real.cluster.wait_for(ended, timeout=timeout, interval=2, what=f"{kind}/{name} to end")
+    except TimeoutError as exc:
+        raise AssertionError(f"{exc}\n{diagnostics(real, release)}") from None
+    obj = real.cluster.get(kind, name, release.workloads)
+    assert phase == "Succeeded", f"{kind}/{name}: {obj['status'].get('message')}\n{diagnostics(real, release)}"
+    return obj
 
 
 def read_manifest(real: RealCluster, run_uri: str) -> Manifest:
