@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
+from minio.error import S3Error
 
 from tests.support import bins, realchart
 from tests.support.node import RealCluster
@@ -144,22 +145,29 @@ def test_the_tiny_example_on_ray_trains_in_a_kuberay_cluster_of_real_pods(
 def test_a_deleted_workload_pod_is_retried_and_resumes_from_the_latest_checkpoint(
         real_cluster: RealCluster, real_release: Release, tmp_path: Path) -> None:
     c, name = real_cluster.cluster, "tiny-retry"
-    # 240 steps (about 50 s here): the kill must land mid-run. With 48 steps an idle machine trained
-    # to the end (~10 s) before status showed a checkpoint and the delete arrived, so the retry
-    # found the run complete instead of resuming it.
-    apply(real_cluster, real_release, tiny_example(name, max_steps=240, every=12), tmp_path)
+    # The kill must land mid-run: the test reads the manifest in S3 itself (every 0.5 s) and deletes
+    # the pod as soon as the first checkpoint is published, not when the operator's status shows it
+    # (that lagged up to ~10 s: with 48 steps an idle machine trained to the end before the delete
+    # arrived). 96 steps leave ~80 steps of margin; 240 steps took 414 s beside the unit lane.
+    steps, every = 96, 12
+    apply(real_cluster, real_release, tiny_example(name, max_steps=steps, every=every), tmp_path)
 
-    def training_with_a_checkpoint() -> bool:
-        st = status(real_cluster, real_release, name)
-        return st.get("phase") == "Running" and bool((st.get("progress") or {}).get("step"))
+    def first_checkpoint_published() -> bool:
+        run_uri = (status(real_cluster, real_release, name).get("artifacts") or {}).get("runUri")
+        try:
+            return bool(run_uri) and bool(realchart.read_manifest(real_cluster, run_uri).checkpoints)
+        except S3Error as exc:
+            if exc.code == "NoSuchKey":  # not published yet
+                return False
+            raise
 
-    c.wait_for(training_with_a_checkpoint, timeout=600, interval=1, what=f"{name} Running with a checkpoint")
+    c.wait_for(first_checkpoint_published, timeout=600, interval=0.5, what=f"{name}'s first checkpoint in S3")
     first = [p["metadata"]["name"] for p in workload_pods(real_cluster, real_release) if name in p["metadata"]["name"]]
     assert len(first) == 1
     c.kubectl("delete", "pod", "-n", real_release.workloads, first[0], "--grace-period=1", "--wait=false")
     st = wait_phase(real_cluster, real_release, name, "Succeeded", timeout=900)
-    assert st["retries"] == 1 and st["progress"]["step"] == 240
-    check_published(real_cluster, st, list(range(12, 241, 12)))  # none lost, none twice
+    assert st["retries"] == 1 and st["progress"]["step"] == steps
+    check_published(real_cluster, st, list(range(every, steps + 1, every)))  # none lost, none twice
     second = [p["metadata"]["name"] for p in workload_pods(real_cluster, real_release)
               if name in p["metadata"]["name"] and p["metadata"]["name"] != first[0]]
     assert second
