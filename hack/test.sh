@@ -14,11 +14,13 @@ start=$(date +%s)
 # a cold machine it starts now, beside the Python set-up and the Go builds below; the real tests'
 # fixture takes the same build lock and then finds them built (or builds what failed here, and says
 # why). GLASSBOX_TEST_REAL_IMAGES=0 leaves it out, as it does for the fixture.
-whole_suite=1
+has_path=0
+selects=0
 for arg in "$@"; do
-  case "$arg" in -m|-k|-m*|-k*) whole_suite=0 ;; esac
-  if [[ "$arg" != -* && -e "${arg%%::*}" ]]; then whole_suite=0; fi
+  case "$arg" in -m*|-k*) selects=1 ;; esac
+  if [[ "$arg" != -* && -e "${arg%%::*}" ]]; then has_path=1; fi
 done
+whole_suite=$(( has_path == 0 && selects == 0 ))
 images_pid=""
 images_log="${TMPDIR:-/tmp}/glassbox-test-images.$$.log"
 if [ "$whole_suite" = 1 ] && [ "${GLASSBOX_TEST_REAL_IMAGES:-1}" != "0" ] && [ "$(id -u)" = 0 ]; then
@@ -60,20 +62,18 @@ bash hack/build-bins.sh
 echo "test.sh: binaries ready in $(( $(date +%s) - start ))s"
 
 # A test path among the arguments: one pytest session over exactly that.
-for arg in "$@"; do
-  if [[ "$arg" != -* && -e "${arg%%::*}" ]]; then
-    set +e
-    "$VENV/bin/python" -m pytest "$@"
-    rc=$?
-    set -e
-    if [ "$rc" -eq 5 ]; then
-      echo "test.sh: pytest collected no tests: that is a failure, not a pass" >&2
-      exit 1
-    fi
-    echo "test.sh: finished in $(( $(date +%s) - start ))s with exit code $rc"
-    exit "$rc"
+if [ "$has_path" = 1 ]; then
+  set +e
+  "$VENV/bin/python" -m pytest "$@"
+  rc=$?
+  set -e
+  if [ "$rc" -eq 5 ]; then
+    echo "test.sh: pytest collected no tests: that is a failure, not a pass" >&2
+    exit 1
   fi
-done
+  echo "test.sh: finished in $(( $(date +%s) - start ))s with exit code $rc"
+  exit "$rc"
+fi
 
 # The whole suite: two pytest sessions at once, each with its own session fixtures. The system lane
 # (tests/cluster, tests/e2e, tests/real) mostly waits on controllers, pods and servers and leaves a
