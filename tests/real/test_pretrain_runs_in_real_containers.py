@@ -39,13 +39,6 @@ def tiny_example(name: str, *, backend: str = "job", workers: int = 1, max_steps
     return doc
 
 
-def apply(real: RealCluster, release: Release, doc: dict[str, Any], tmp_path: Path) -> None:
-    """`kubectl apply -f` a file, as a user would."""
-    path = tmp_path / f"{doc['metadata']['name']}.yaml"
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    real.cluster.kubectl("apply", "-n", release.workloads, "-f", str(path))
-
-
 def status(real: RealCluster, release: Release, name: str) -> dict[str, Any]:
     return (real.cluster.get("pretrainrun", name, release.workloads) or {}).get("status") or {}
 
@@ -98,7 +91,7 @@ def test_the_operator_runs_as_a_real_pod_on_the_real_node(real_cluster: RealClus
 
 def test_the_tiny_example_trains_on_a_job_in_real_containers_and_publishes_to_s3(
         real_cluster: RealCluster, real_release: Release, tmp_path: Path) -> None:
-    apply(real_cluster, real_release, tiny_example("tiny-job"), tmp_path)
+    realchart.apply(real_cluster, real_release, tiny_example("tiny-job"), tmp_path)
     st = wait_phase(real_cluster, real_release, "tiny-job", "Succeeded", timeout=900)
     assert st["progress"]["step"] == 12
     pods = [p for p in workload_pods(real_cluster, real_release) if "tiny-job" in p["metadata"]["name"]]
@@ -112,7 +105,7 @@ def test_the_tiny_example_trains_on_a_job_in_real_containers_and_publishes_to_s3
 
 def test_a_two_worker_torchrun_jobset_trains_on_the_real_node(
         real_cluster: RealCluster, real_release: Release, tmp_path: Path) -> None:
-    apply(real_cluster, real_release, tiny_example("tiny-ddp", backend="jobset", workers=2), tmp_path)
+    realchart.apply(real_cluster, real_release, tiny_example("tiny-ddp", backend="jobset", workers=2), tmp_path)
     st = wait_phase(real_cluster, real_release, "tiny-ddp", "Succeeded", timeout=900)
     pods = [p for p in workload_pods(real_cluster, real_release) if "tiny-ddp" in p["metadata"]["name"]]
     assert len(pods) == 2 and {p["spec"]["nodeName"] for p in pods} == {real_cluster.node_name}
@@ -150,7 +143,7 @@ def test_a_deleted_workload_pod_is_retried_and_resumes_from_the_latest_checkpoin
     # (that lagged up to ~10 s: with 48 steps an idle machine trained to the end before the delete
     # arrived). 96 steps leave ~80 steps of margin; 240 steps took 414 s beside the unit lane.
     steps, every = 96, 12
-    apply(real_cluster, real_release, tiny_example(name, max_steps=steps, every=every), tmp_path)
+    realchart.apply(real_cluster, real_release, tiny_example(name, max_steps=steps, every=every), tmp_path)
 
     def first_checkpoint_published() -> bool:
         run_uri = (status(real_cluster, real_release, name).get("artifacts") or {}).get("runUri")

@@ -91,15 +91,20 @@ def uninstall(real: RealCluster, release: Release) -> None:
         real.cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
 
 
+def apply(real: RealCluster, release: Release, doc: dict[str, Any], workdir: Path) -> None:
+    """`kubectl apply -f` the resource written to a file, as a user would, in the workloads' namespace."""
+    path = workdir / f"{doc['metadata']['name']}.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    real.cluster.kubectl("apply", "-n", release.workloads, "-f", str(path))
+
+
 def run_to_end(real: RealCluster, release: Release, kind: str, doc: dict[str, Any], workdir: Path, *,
                timeout: float = 900, each: Callable[[], None] | None = None) -> dict[str, Any]:
     """`kubectl apply -f` the resource as a file, as a user would, and wait until it has ended
     (`each` runs on every poll, e.g. to watch its pods); it must have Succeeded. Returns the
     resource. A timeout or a failure raises AssertionError with the cluster's diagnostics."""
     name = doc["metadata"]["name"]
-    path = workdir / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    real.cluster.kubectl("apply", "-n", release.workloads, "-f", str(path))
+    apply(real, release, doc, workdir)
 
     def ended() -> str | None:
         if each is not None:
